@@ -287,46 +287,53 @@ def _setup(conn: Connection, plan: SeedPlan, stories: Stories) -> None:
         {**p, "n": plan.users},
     )
     # 1-3 items per user, 10% of users have none yet (they only appear in Link events).
+    # Items broken by the login wave are 'bad' from the start: an UPDATE would
+    # fire Pattern's updated_at trigger and make the data depend on the clock.
     conn.execute(
         text(
             f"""
             INSERT INTO items_table (user_id, plaid_access_token, plaid_item_id, plaid_institution_id,
                                      status, created_at, updated_at, transactions_cursor)
-            SELECT u.id,
-                   'access-sandbox-' || {_uuid("'tok' || :seed || '-' || u.id || '-' || k")},
-                   {_hex_id("'item' || :seed || '-' || u.id || '-' || k", 37)},
-                   (SELECT institution FROM seed_institutions
-                     WHERE slot = 1 + floor(ins_r * {len(slots)})::int),
-                   CASE WHEN bad_r < 0.01 THEN 'bad' ELSE 'good' END,
-                   u.created_at + (random() * 20) * interval '1 day',
-                   u.created_at + (random() * 20) * interval '1 day',
-                   {_hex_id("'cur' || :seed || '-' || u.id || '-' || k", 40)}
-            FROM (SELECT u.id, u.created_at, k, random() AS ins_r, random() AS bad_r,
-                         random() AS keep_r, random() AS n_r
-                  FROM users_table u CROSS JOIN generate_series(1, 3) k
-                  ORDER BY u.id, k) u
-            WHERE u.keep_r >= 0.1 AND k <= 1 + floor(u.n_r * 2.2)::int
-            ORDER BY u.id, u.k
+            SELECT id,
+                   'access-sandbox-' || {_uuid("'tok' || :seed || '-' || id || '-' || k")},
+                   {_hex_id("'item' || :seed || '-' || id || '-' || k", 37)},
+                   institution,
+                   CASE WHEN bad_r < 0.01 OR (institution = :wave_ins AND wave_r < :wave_share)
+                        THEN 'bad' ELSE 'good' END,
+                   created,
+                   created + (random() * 20) * interval '1 day',
+                   {_hex_id("'cur' || :seed || '-' || id || '-' || k", 40)}
+            FROM (
+              SELECT u.id, u.k, u.bad_r, u.wave_r,
+                     (SELECT institution FROM seed_institutions
+                       WHERE slot = 1 + floor(u.ins_r * {len(slots)})::int) AS institution,
+                     u.created_at + (u.age_r * 20) * interval '1 day' AS created
+              FROM (SELECT u.id, u.created_at, k, random() AS ins_r, random() AS bad_r,
+                           random() AS keep_r, random() AS n_r, random() AS wave_r, random() AS age_r
+                    FROM users_table u CROSS JOIN generate_series(1, 3) k
+                    ORDER BY u.id, k) u
+              WHERE u.keep_r >= 0.1 AND u.k <= 1 + floor(u.n_r * 2.2)::int
+            ) x
+            ORDER BY id, k
             """
         ),
-        p,
+        {**p, "wave_ins": stories.wave_institution, "wave_share": WAVE_SHARE},
     )
     conn.execute(
         text(
-            f"""
+            """
             CREATE TEMP TABLE seed_items ON COMMIT DROP AS
             SELECT row_number() OVER (ORDER BY i.id)::int AS rn, i.id, i.user_id,
                    i.plaid_access_token AS token, i.plaid_institution_id AS institution,
                    i.transactions_cursor AS cursor,
-                   (i.plaid_institution_id = :wave_ins AND random() < :wave_share) AS wave,
+                   (i.plaid_institution_id = :wave_ins AND i.status = 'bad') AS wave,
                    CAST(:wave_start AS timestamptz) + random() * interval '6 hours' AS break_at
             FROM items_table i ORDER BY i.id;
             CREATE UNIQUE INDEX ON seed_items (rn);
             ANALYZE seed_items;
-            UPDATE items_table SET status = 'bad' FROM seed_items s WHERE s.id = items_table.id AND s.wave;
             """
         ),
-        {"wave_ins": stories.wave_institution, "wave_share": WAVE_SHARE, "wave_start": stories.wave_start},
+        {"wave_ins": stories.wave_institution, "wave_start": stories.wave_start},
     )
     conn.execute(
         text(

@@ -7,11 +7,11 @@ packets) gives the same answer. Source: shared/reference/plaid-api.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class TriageClass(str, Enum):
+class TriageClass(StrEnum):
     USER_ACTION = "user action"
     TRANSIENT = "transient"
     INTEGRATION = "integration bug"
@@ -95,8 +95,8 @@ _INTEGRATION_STEPS: dict[str, str] = {
 _PLAID_SIDE_STEPS: dict[str, str] = {
     "INSTITUTION_NO_LONGER_SUPPORTED": "Plaid dropped this institution: file a ticket and tell affected users.",
     "UNSUPPORTED_RESPONSE": "Plaid could not parse the bank's answer: file a Plaid ticket with the request_id.",
-    "INSTITUTION_REGISTRATION_REQUIRED": "Registration with this institution is pending: after the stated wait, file a ticket.",
-    "UNAUTHORIZED_INSTITUTION": "Access to this institution is not authorised for us: after the stated wait, file a ticket.",
+    "INSTITUTION_REGISTRATION_REQUIRED": "Registration pending: after the stated wait, file a ticket.",
+    "UNAUTHORIZED_INSTITUTION": "Institution not authorised for us yet: after the stated wait, file a ticket.",
 }
 
 _TICKET_CATEGORY: dict[TriageClass, str | None] = {

@@ -1,0 +1,56 @@
+# The two commands of the README: `make run` and `make test`.
+# Both work on a fresh machine with Python 3.11 and make: they build the
+# virtual environment and install what they need first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
+
+.PHONY: run test lint bench clear-db init-db seed browser-deps venv dev-venv
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.runtime
+dev-venv: $(VENV)/.dev
+
+# Debian's chromium for the browser tests (Playwright's own browser download
+# is not used).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# 1. Run the dashboard: embedded PostgreSQL + demo data + simulated Plaid,
+#    unless DATABASE_URL / PLAID_* point at real ones.
+run: $(VENV)/.runtime
+	$(PY) -m dashboard seed --if-empty
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+# 2. Run the whole test suite (unit, database, AppTest and browser tests).
+test: $(VENV)/.dev browser-deps
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check .
+
+init-db: $(VENV)/.runtime
+	$(PY) -m dashboard init-db
+
+seed: $(VENV)/.runtime
+	$(PY) -m dashboard seed $(ARGS)
+
+# Wipe the local (embedded) database so the init scripts run again.
+clear-db: $(VENV)/.runtime
+	$(PY) -m dashboard clear-db

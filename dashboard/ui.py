@@ -8,9 +8,10 @@ sidebar, database connection, access control — happens here, per page.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Engine
 from dashboard.access import AccessDecision, decide_admin_access
 from dashboard.config import Settings, load_settings
 from dashboard.database import DatabaseError, describe_url, make_engine, resolve_database_url, translate_error
-from dashboard.timewindow import PRESET_LABELS, PRESETS, TimeWindow, WindowError, resolve_window
+from dashboard.timewindow import PRESETS, TimeWindow, WindowError, resolve_window, utc_now
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -172,19 +173,22 @@ def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def window_picker(*, key: str = "window", default: str = "24h") -> TimeWindow:
-    """Window selector whose choice lives in the URL (?window=7d&start=…&end=…)."""
+    """Window selector whose choice lives in the URL (?window=7d&window_start=…&window_end=…).
+
+    The options are the URL keys themselves: with `bind="query-params"` a
+    format_func would put the display label into the URL instead of the key.
+    """
     options = [*PRESETS, "custom"]
     choice = st.segmented_control(
         "Time window",
         options,
         default=default,
-        format_func=lambda k: PRESET_LABELS[k],
         key=key,
         bind="query-params",
     ) or default
     start = end = None
     if choice == "custom":
-        now = datetime.now().replace(second=0, microsecond=0)
+        now = utc_now().replace(second=0, microsecond=0, tzinfo=None)
         c1, c2 = st.columns(2)
         start = c1.text_input("Start (UTC, ISO 8601)", value=(now - timedelta(days=1)).isoformat(),
                               key=f"{key}_start", bind="query-params")
@@ -211,3 +215,11 @@ def csv_download(df: pd.DataFrame, filename: str, *, label: str = "Download CSV"
         key=key or f"csv_{filename}",
         icon="⬇️",
     )
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_escape(value: object) -> str:
+    """Escape text from the database before it goes into st.markdown."""
+    return _MD_SPECIAL.sub(r"\\\1", str(value))

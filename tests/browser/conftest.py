@@ -1,0 +1,132 @@
+"""Fixtures for the real-browser tests: Debian's chromium driven by Playwright,
+and the dashboard started the way the README does (`streamlit run app.py`)
+against a seeded embedded PostgreSQL database.
+
+The main server is started with secrets a leak would expose: a database
+password in DATABASE_URL, a PLAID_SECRET in its environment, and the seed's
+access tokens in the database. The secret scan checks none of them reaches
+the browser or the server log.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from stbrowser import CHROMIUM, DashboardServer
+
+from dashboard.database import make_engine
+
+SCAN_ROLE = "dashboard_scan"
+SEED_EVENTS = 60_000  # the same demo data as the `seeded` fixture
+
+
+@dataclass(frozen=True)
+class KnownSecrets:
+    db_password: str
+    plaid_secret: str
+    access_tokens: tuple[str, ...]
+
+    def all(self) -> tuple[str, ...]:
+        return (self.db_password, self.plaid_secret, *self.access_tokens)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if not path:
+        pytest.fail(
+            "The browser tests need Debian's chromium (/usr/bin/chromium), which is missing. "
+            "Run `make browser-deps` (the README's `make test` does it for you)."
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def playwright_session() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    yield pw
+    pw.stop()
+
+
+def launch_args() -> list[str]:
+    # Chromium refuses to run its sandbox as root (containers, CI).
+    return ["--no-sandbox"] if os.geteuid() == 0 else []
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_session, chromium_path: str):
+    b = playwright_session.chromium.launch(executable_path=chromium_path, args=launch_args())
+    yield b
+    b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    p = context.new_page()
+    yield p
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def known_secrets_url(new_database, seed_anchor: datetime) -> tuple[str, KnownSecrets]:
+    """A seeded database of the browser suite's own (admin batches write to it),
+    reached as a role whose password is a known secret."""
+    from dashboard.seed import seed
+
+    url = new_database()
+    engine = make_engine(url)
+    seed(engine, events=SEED_EVENTS, seed_value=7, anchor=seed_anchor)
+    password = "pw-" + secrets.token_urlsafe(18)
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP ROLE IF EXISTS {SCAN_ROLE}"))
+        # The embedded server trusts local sockets, so the password is never checked;
+        # it is in DATABASE_URL only so the scan can prove it never leaks.
+        conn.execute(text(f"CREATE ROLE {SCAN_ROLE} LOGIN SUPERUSER PASSWORD '{password}'"))
+        conn.commit()
+        tokens = tuple(conn.execute(text("SELECT plaid_access_token FROM items_table")).scalars())
+    engine.dispose()
+    assert tokens, "the seed wrote no items"
+    scan_url = make_url(url).set(username=SCAN_ROLE, password=password).render_as_string(hide_password=False)
+    return scan_url, KnownSecrets(password, secrets.token_hex(15), tokens)
+
+
+@pytest.fixture(scope="session")
+def known_secrets(known_secrets_url) -> KnownSecrets:
+    return known_secrets_url[1]
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(known_secrets_url) -> str:
+    return known_secrets_url[0]
+
+
+@pytest.fixture(scope="session")
+def dashboard(dashboard_url: str, known_secrets: KnownSecrets, tmp_path_factory) -> Iterator[DashboardServer]:
+    """The dashboard as `streamlit run app.py` serves it, admin actions on, Plaid simulated."""
+    log = tmp_path_factory.mktemp("streamlit") / "dashboard.log"
+    server = DashboardServer(
+        log,
+        DATABASE_URL=dashboard_url,
+        PLAID_SECRET=known_secrets.plaid_secret,  # no client id: still the offline stand-in
+        DASHBOARD_LOCAL_ADMIN="1",
+    )
+    yield server
+    server.stop()
+
+
+def artifacts_dir() -> Path:
+    path = Path(__file__).resolve().parents[2] / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

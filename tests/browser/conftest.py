@@ -11,32 +11,17 @@ the browser or the server log.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from secret_scan import KnownSecrets, with_known_secrets
 from stbrowser import CHROMIUM, DashboardServer
 
 from dashboard.database import make_engine
 
-SCAN_ROLE = "dashboard_scan"
 SEED_EVENTS = 60_000  # the same demo data as the `seeded` fixture
-
-
-@dataclass(frozen=True)
-class KnownSecrets:
-    db_password: str
-    plaid_secret: str
-    access_tokens: tuple[str, ...]
-
-    def all(self) -> tuple[str, ...]:
-        return (self.db_password, self.plaid_secret, *self.access_tokens)
 
 
 @pytest.fixture(scope="session")
@@ -88,18 +73,8 @@ def known_secrets_url(new_database, seed_anchor: datetime) -> tuple[str, KnownSe
     url = new_database()
     engine = make_engine(url)
     seed(engine, events=SEED_EVENTS, seed_value=7, anchor=seed_anchor)
-    password = "pw-" + secrets.token_urlsafe(18)
-    with engine.connect() as conn:
-        conn.execute(text(f"DROP ROLE IF EXISTS {SCAN_ROLE}"))
-        # The embedded server trusts local sockets, so the password is never checked;
-        # it is in DATABASE_URL only so the scan can prove it never leaks.
-        conn.execute(text(f"CREATE ROLE {SCAN_ROLE} LOGIN SUPERUSER PASSWORD '{password}'"))
-        conn.commit()
-        tokens = tuple(conn.execute(text("SELECT plaid_access_token FROM items_table")).scalars())
     engine.dispose()
-    assert tokens, "the seed wrote no items"
-    scan_url = make_url(url).set(username=SCAN_ROLE, password=password).render_as_string(hide_password=False)
-    return scan_url, KnownSecrets(password, secrets.token_hex(15), tokens)
+    return with_known_secrets(url)
 
 
 @pytest.fixture(scope="session")
@@ -125,8 +100,3 @@ def dashboard(dashboard_url: str, known_secrets: KnownSecrets, tmp_path_factory)
     yield server
     server.stop()
 
-
-def artifacts_dir() -> Path:
-    path = Path(__file__).resolve().parents[2] / "test-artifacts"
-    path.mkdir(exist_ok=True)
-    return path

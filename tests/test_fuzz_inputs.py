@@ -21,6 +21,7 @@ FUZZ = settings(
     max_examples=25,
     deadline=None,
     derandomize=True,  # the same examples every run: a failure is reproducible in CI
+    database=None,  # and nothing written into the checkout (.hypothesis/)
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

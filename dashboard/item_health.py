@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.database import read_frame, read_rows
 from dashboard.health_rule import HEALTH_ORDER, Health, HealthVerdict, ItemState, derive, sql_case
-from dashboard.timewindow import TimeWindow
+from dashboard.timewindow import TimeWindow, utc_now
 from dashboard.triage import classify
 
 HISTORY = timedelta(days=7)
@@ -326,3 +326,57 @@ def item_detail(
         ids,
     )
     return ItemDetail(identity, state, verdict, accounts, timeline, streaks, window)
+
+
+# ---------------------------------------------------------------- stale items
+
+MAX_STALE_DAYS = 365
+
+
+@dataclass(frozen=True)
+class StaleItems:
+    items: pd.DataFrame
+    total: int
+    days: int
+    truncated: bool
+
+
+def stale_items(
+    engine: Engine, days: int, *, now: datetime | None = None, row_limit: int = DEFAULT_ROW_LIMIT
+) -> StaleItems:
+    """Items without a successful API call in the last `days` days: failing ones first, then silent ones."""
+    if not 1 <= int(days) <= MAX_STALE_DAYS:
+        raise ValueError(f"Stale days must be between 1 and {MAX_STALE_DAYS}.")
+    days = int(days)
+    end = now or utc_now()
+    frame = read_frame(
+        engine,
+        """
+        WITH ev AS (
+          SELECT id, item_id, created_at, error_code FROM plaid_api_events_table
+          WHERE item_id IS NOT NULL AND created_at >= :since AND created_at < :end
+        ),
+        agg AS (
+          SELECT item_id, count(*) AS calls, count(*) FILTER (WHERE error_code IS NOT NULL) AS errors,
+                 count(*) FILTER (WHERE error_code IS NULL) AS successes, max(created_at) AS last_call_at
+          FROM ev GROUP BY item_id
+        ),
+        last_err AS (
+          SELECT DISTINCT ON (item_id) item_id, error_code FROM ev WHERE error_code IS NOT NULL
+          ORDER BY item_id, created_at DESC, id DESC
+        )
+        SELECT i.id AS item_id, i.plaid_item_id, i.status, i.plaid_institution_id, i.user_id, u.username,
+               i.created_at, coalesce(a.calls, 0) AS calls, coalesce(a.errors, 0) AS errors,
+               a.last_call_at, le.error_code AS last_error_code, count(*) OVER () AS total
+        FROM items_table i
+        LEFT JOIN users_table u ON u.id = i.user_id
+        LEFT JOIN agg a ON a.item_id = i.id
+        LEFT JOIN last_err le ON le.item_id = i.id
+        WHERE coalesce(a.successes, 0) = 0 AND i.created_at < :end
+        ORDER BY coalesce(a.errors, 0) DESC, i.id
+        LIMIT :row_limit
+        """,
+        {"since": end - timedelta(days=days), "end": end, "row_limit": row_limit},
+    )
+    total = int(frame["total"].iloc[0]) if len(frame) else 0
+    return StaleItems(frame.drop(columns="total"), total, days, total > len(frame))

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.database import read_frame, read_rows
 from dashboard.health_rule import HEALTH_ORDER, Health, HealthVerdict, ItemState, derive, sql_case
+from dashboard.institution_names import NameFetcher, resolve_names
 from dashboard.timewindow import TimeWindow, utc_now
 from dashboard.triage import classify
 
@@ -252,7 +253,13 @@ class ItemDetail:
 
 
 def item_detail(
-    engine: Engine, plaid_item_id: str, window: TimeWindow, row_limit: int = DEFAULT_ROW_LIMIT
+    engine: Engine,
+    plaid_item_id: str,
+    window: TimeWindow,
+    row_limit: int = DEFAULT_ROW_LIMIT,
+    *,
+    fetch: NameFetcher | None = None,
+    demo: bool = False,
 ) -> ItemDetail | None:
     """Everything about one item; None when no item has this id. Raises InvalidItemId on bad input."""
     plaid_item_id = validate_item_id(plaid_item_id)
@@ -283,6 +290,8 @@ def item_detail(
     identity = {k: row[k] for k in ("item_id", "plaid_item_id", "plaid_institution_id", "user_id", "username",
                                     "created_at", "status")}
     identity.update(window_calls=int(row["window_calls"]), window_errors=int(row["window_errors"]))
+    identity["institution_name"] = resolve_names(engine, [row["plaid_institution_id"]], fetch, demo=demo)[
+        row["plaid_institution_id"]]
     ids = {"item": row["item_id"], "user": row["user_id"], **window.params(), "row_limit": row_limit}
     accounts = read_frame(
         engine,

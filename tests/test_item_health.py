@@ -132,7 +132,7 @@ def test_item_detail(db):
                   "ITEM_ERROR")
     detail = item_detail(db, "itemUserB", WINDOW)
     assert detail.identity["item_id"] == iid and detail.identity["username"] == "u-itemUserB"
-    assert "plaid_access_token" not in detail.identity
+    assert "plaid_access_token" not in detail.identity and detail.identity["institution_name"] == "ins_1"
     assert not any("access-sandbox" in str(v) for v in detail.identity.values())
     assert detail.verdict.health is Health.NEEDS_USER and "update mode" in detail.verdict.next_step
     assert list(detail.accounts["name"]) == ["Checking", "Credit"]

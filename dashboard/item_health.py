@@ -44,6 +44,13 @@ ITEM_COLUMNS = [
 ]
 
 
+def who_acts(code: object, etype: object) -> str | None:
+    """Triage label of an error; None for a success (pandas may hand NULLs over as NaN)."""
+    code_s = code if isinstance(code, str) and code else None
+    type_s = etype if isinstance(etype, str) and etype else None
+    return classify(code_s, type_s).label if (code_s or type_s) else None
+
+
 def history_start(window: TimeWindow) -> datetime:
     return min(window.start, window.end - HISTORY)
 
@@ -200,8 +207,7 @@ def list_items(
     frame.insert(
         frame.columns.get_loc("last_error_at"),
         "last_error_class",
-        [classify(c, t).label if (c or t) else None
-         for c, t in zip(frame["last_error_code"], frame["last_error_type"], strict=True)],
+        [who_acts(c, t) for c, t in zip(frame["last_error_code"], frame["last_error_type"], strict=True)],
     )
     frame = frame.drop(columns=["last_error_type"])[ITEM_COLUMNS] if len(frame) else pd.DataFrame(
         columns=ITEM_COLUMNS)
@@ -316,8 +322,7 @@ def item_detail(
         ids,
     )
     timeline["who_acts"] = [
-        classify(c, t).label if (c or t) else None
-        for c, t in zip(timeline.get("error_code", []), timeline.get("error_type", []), strict=True)
+        who_acts(c, t) for c, t in zip(timeline.get("error_code", []), timeline.get("error_type", []), strict=True)
     ]
     # Gaps and islands: a streak is a run of failed calls with no success between them.
     streaks = read_frame(

@@ -34,6 +34,10 @@ LINK_COLUMNS = {
 }
 
 
+def _when(at, missing: str = "—") -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC" if at is not None else missing
+
+
 def show_item(raw_id: str) -> None:
     st.link_button("← All items", page_url(HEALTH, **window_args))
     try:
@@ -58,8 +62,8 @@ def show_item(raw_id: str) -> None:
         f"Internal id **{ident['item_id']}** · institution **{md_escape(ident['institution_name'])}** "
         f"({md_escape(ident['plaid_institution_id'])}) · user **{ident['user_id']}** "
         f"({md_escape(ident['username'] or '—')}) · created {ident['created_at']:%Y-%m-%d} · "
-        f"last success {detail.state.last_success_at or 'none in the history'} · "
-        f"last error {md_escape(detail.state.last_error_code or '—')} at {detail.state.last_error_at or '—'}"
+        f"last success {_when(detail.state.last_success_at, 'none in the history')} · "
+        f"last error {md_escape(detail.state.last_error_code or '—')} at {_when(detail.state.last_error_at)}"
     )
     st.link_button("Investigate this item", investigate_url(q=ident["plaid_item_id"]))
     st.markdown("#### Accounts")
@@ -102,8 +106,8 @@ def show_items() -> None:
     if result.total == 0:
         empty_state("No items match these filters." if any(result.filters.values()) else "No items in this database.")
         return
-    for line in result.headline():
-        st.markdown(f"**{line}**")  # our own sentences: no database text
+    if result.headline():
+        st.markdown(" · ".join(f"**{line}**" for line in result.headline()))  # our own sentences
     cols = st.columns(len(HEALTH_ORDER))
     for col, h in zip(cols, HEALTH_ORDER, strict=True):
         col.metric(h.value, result.counts.get(h, 0))
@@ -131,10 +135,14 @@ def show_institutions() -> None:
         st.markdown(md_escape(FLAG_RULE_TEXT))
     busiest = frame[frame["calls"] > 0].head(10)
     if not busiest.empty:
-        st.bar_chart(busiest.assign(error_rate=100 * (1 - busiest["success_rate"])),
-                     x="name", y="error_rate", y_label="error rate in window (%)", x_label="")
+        worst = busiest.assign(error_rate=(100 * (1 - busiest["success_rate"])).round(1))
+        st.bar_chart(worst, x="name", y="error_rate", x_label="error rate in window (%)", y_label="",
+                     horizontal=True, sort="-error_rate", height=40 + 28 * len(worst))
     st.dataframe(
         frame, hide_index=True, width="stretch",
+        column_order=["plaid_institution_id", "name", "flagged", "success_rate", "prev_success_rate", "change_pts",
+                      "trend", "trend_label", "errors", "calls", "top_errors", "items", "bad_items", "share_bad",
+                      "flag_reason"],
         column_config={
             "trend": st.column_config.LineChartColumn("Error rate trend (%)", y_min=0, y_max=100),
             "share_bad": st.column_config.NumberColumn("Share bad", format="percent"),
@@ -146,8 +154,10 @@ def show_institutions() -> None:
 
 
 def show_stale() -> None:
-    days = st.number_input("No successful call in the last N days", min_value=1, max_value=MAX_STALE_DAYS,
-                           value=7, step=1, key="stale_days", bind="query-params")
+    days = st.columns(4)[0].number_input("No successful call in the last N days", min_value=1,
+                                         max_value=MAX_STALE_DAYS, value=7, step=1, key="stale_days",
+                                         bind="query-params")
+    st.caption("Counted back from now; the time window above does not apply to this view.")
     res = guarded(stale_items, ctx.engine, int(days))
     if res.items.empty:
         empty_state(f"No stale items: every item had a successful call in the last {res.days} day(s).")

@@ -83,7 +83,8 @@ def test_list_items_exact_figures_and_sql_matches_rule(db):
     f = got["itemPersistF"]
     assert (f.consecutive_failures, f.window_errors) == (2, 2)
     k = got["itemOldK"]
-    assert pd.isna(k.last_error_code) and k.consecutive_failures == 0  # 10 days ago: outside the history
+    # 10 days ago: outside the history
+    assert pd.isna(k.last_error_code) and pd.isna(k.last_error_class) and k.consecutive_failures == 0
     fut = got["itemFutureL"]
     assert pd.isna(fut.last_error_code) and fut.window_calls == 1  # after the window's end: ignored
     # Worst first: our integration, then Plaid-side, then user action.
@@ -142,6 +143,7 @@ def test_item_detail(db):
     assert list(tl["source"]) == ["link", "api", "api", "api", "api"]
     assert list(tl["at"]) == [h(-1), h(-2), h(-3), h(-10), h(-20)]
     assert tl["link_session_id"][0] == "ls-in" and tl["who_acts"][0] == "user action"
+    assert pd.isna(tl["who_acts"][3])  # the success at T0-10h
     assert "arguments" not in tl.columns
     assert [(r.failures, r.codes) for r in detail.streaks.itertuples()] == [
         (2, "ITEM_LOGIN_REQUIRED"), (1, "ITEM_LOGIN_REQUIRED")]

@@ -108,3 +108,23 @@ def test_bad_window_and_empty_database(db_url, app_env):
     at = _run(window="custom", window_start="yesterday", window_end="now")
     assert not at.exception
     assert any("is not a date" in e.value for e in at.error)
+
+
+def test_unknown_url_values_fall_back_to_defaults(histories_url):
+    at = _run(**CUSTOM, health="sick", status="weird", view="Bogus")
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 12  # every item: the bad values were ignored
+
+
+def test_seeded_outage_window_on_the_page(app_env, seeded, seeded_url):
+    from dashboard.seed import seeded_stories
+
+    stories = seeded_stories(seeded)
+    app_env(seeded_url)
+    at = _run(view="Institutions", window="custom",
+              window_start=stories.outage_start.replace(tzinfo=None).isoformat(),
+              window_end=stories.outage_end.replace(tzinfo=None).isoformat())
+    assert not at.exception, at.exception
+    frame = at.dataframe[0].value
+    assert frame["plaid_institution_id"].iloc[0] == "ins_109511" and frame["name"].iloc[0] == "Tartan Bank"
+    assert bool(frame["flagged"].iloc[0])

@@ -39,6 +39,7 @@ ITEM_COLUMNS = [
     "window_errors",
     "window_calls",
     "plaid_institution_id",
+    "institution",
     "user_id",
     "username",
 ]
@@ -49,6 +50,14 @@ def who_acts(code: object, etype: object) -> str | None:
     code_s = code if isinstance(code, str) and code else None
     type_s = etype if isinstance(etype, str) and etype else None
     return classify(code_s, type_s).label if (code_s or type_s) else None
+
+
+def _with_names(engine: Engine, frame: pd.DataFrame, fetch: NameFetcher | None, demo: bool) -> pd.DataFrame:
+    """Add the institution's display name next to its id (the rows are already limited)."""
+    names = resolve_names(engine, frame["plaid_institution_id"], fetch, demo=demo) if len(frame) else {}
+    frame.insert(frame.columns.get_loc("plaid_institution_id") + 1, "institution",
+                 [names.get(i, i) for i in frame["plaid_institution_id"]])
+    return frame
 
 
 def history_start(window: TimeWindow) -> datetime:
@@ -178,6 +187,8 @@ def list_items(
     error_code: str | None = None,
     user: str | int | None = None,
     row_limit: int = DEFAULT_ROW_LIMIT,
+    fetch: NameFetcher | None = None,
+    demo: bool = False,
 ) -> ItemList:
     """Items with their derived health, worst first, and counts per health."""
     health_value = Health(health).value if health else None
@@ -209,6 +220,7 @@ def list_items(
         "last_error_class",
         [who_acts(c, t) for c, t in zip(frame["last_error_code"], frame["last_error_type"], strict=True)],
     )
+    frame = _with_names(engine, frame, fetch, demo)
     frame = frame.drop(columns=["last_error_type"])[ITEM_COLUMNS] if len(frame) else pd.DataFrame(
         columns=ITEM_COLUMNS)
     counts_sql = f"""{state_sql}
@@ -356,7 +368,13 @@ class StaleItems:
 
 
 def stale_items(
-    engine: Engine, days: int, *, now: datetime | None = None, row_limit: int = DEFAULT_ROW_LIMIT
+    engine: Engine,
+    days: int,
+    *,
+    now: datetime | None = None,
+    row_limit: int = DEFAULT_ROW_LIMIT,
+    fetch: NameFetcher | None = None,
+    demo: bool = False,
 ) -> StaleItems:
     """Items without a successful API call in the last `days` days: failing ones first, then silent ones."""
     if not 1 <= int(days) <= MAX_STALE_DAYS:
@@ -393,4 +411,5 @@ def stale_items(
         {"since": end - timedelta(days=days), "end": end, "row_limit": row_limit},
     )
     total = int(frame["total"].iloc[0]) if len(frame) else 0
-    return StaleItems(frame.drop(columns="total"), total, days, total > len(frame))
+    frame = _with_names(engine, frame.drop(columns="total"), fetch, demo)
+    return StaleItems(frame, total, days, total > len(frame))

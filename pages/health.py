@@ -98,7 +98,7 @@ def show_items() -> None:
             list_items, ctx.engine, window,
             status=None if status == "any" else status,
             health=None if health == "any" else health,
-            institution=institution, error_code=code, user=user,
+            institution=institution, error_code=code, user=user, demo=ctx.demo_data,
         )
     except ValueError as exc:
         st.error(str(exc), icon="⚠️")
@@ -158,7 +158,7 @@ def show_stale() -> None:
                                          max_value=MAX_STALE_DAYS, value=7, step=1, key="stale_days",
                                          bind="query-params")
     st.caption("Counted back from now; the time window above does not apply to this view.")
-    res = guarded(stale_items, ctx.engine, int(days))
+    res = guarded(stale_items, ctx.engine, int(days), demo=ctx.demo_data)
     if res.items.empty:
         empty_state(f"No stale items: every item had a successful call in the last {res.days} day(s).")
         return

@@ -23,7 +23,8 @@ def test_login_wave_items_need_user_action(seeded, seed_anchor):
             "AND e.error_code = 'ITEM_LOGIN_REQUIRED' AND e.created_at >= :wave)"),
             {"ins": stories.wave_institution, "wave": stories.wave_start}).scalars())
     assert len(wave) >= 5  # 60k-event seed: a handful of broken items
-    result = list_items(seeded, window, institution=stories.wave_institution, row_limit=1000)
+    result = list_items(seeded, window, institution=stories.wave_institution, row_limit=1000, demo=True)
+    assert set(result.items["institution"]) == {"First Gingham Credit Union"}
     by_id = dict(zip(result.items["item_id"], result.items["health"], strict=True))
     assert {by_id[i] for i in wave} == {Health.NEEDS_USER.value}
     # The wave keeps failing: their last error is the wave's code.

@@ -146,6 +146,7 @@ def test_stale_items(db):
     res = stale_items(db, 7, now=T0)
     assert list(res.items["plaid_item_id"]) == ["itemFailing", "itemOldOk", "itemSilent"]
     assert list(res.items["errors"]) == [2, 1, 0] and list(res.items["calls"]) == [2, 1, 0]
+    assert list(res.items["institution"]) == ["ins_1", "ins_2", "ins_2"]
     assert res.items["last_error_code"][0] == "ITEM_LOGIN_REQUIRED" and res.total == 3 and not res.truncated
     assert list(stale_items(db, 14, now=T0).items["plaid_item_id"]) == ["itemFailing", "itemSilent"]
     one = stale_items(db, 7, now=T0, row_limit=1)

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from dashboard.health_rule import Health, ItemState, derive, parse_health
+from dashboard.institution_names import store_name
 from dashboard.item_health import InvalidItemId, item_detail, item_ids_by_health, list_items
 from dashboard.timewindow import resolve_window
 from tests.health_data import HISTORIES, T0, add_event, add_item, add_link, add_user, build_histories, h
@@ -107,6 +108,9 @@ def test_list_items_filters_and_limits(db):
     assert names(list_items(db, WINDOW, user="u-itemPlaidG")) == ["itemPlaidG"]
     assert names(list_items(db, WINDOW, user=ids["itemQuietJ"][1])) == ["itemQuietJ"]
     assert list_items(db, WINDOW, institution="ins_nope").items.empty
+    assert set(list_items(db, WINDOW, institution="ins_2").items["institution"]) == {"ins_2"}  # no name known
+    store_name(db, "ins_2", "Two Bank")
+    assert set(list_items(db, WINDOW, institution="ins_2").items["institution"]) == {"Two Bank"}
     limited = list_items(db, WINDOW, row_limit=3)
     assert len(limited.items) == 3 and limited.truncated and limited.total == 12
     with pytest.raises(ValueError, match="status"):

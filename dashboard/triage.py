@@ -201,3 +201,15 @@ def sql_triage_values() -> tuple[str, dict[str, Any]]:
         params[f"tri_code_{i}"] = code
         params[f"tri_class_{i}"] = tri.triage_class.value
     return "(VALUES " + ", ".join(rows) + ") AS triage(error_code, triage_class)", params
+
+
+def sql_type_fallback_values() -> tuple[str, dict[str, Any]]:
+    """A VALUES list (error_type, class) with bound parameters: the error-type
+    fallback of classify(), for codes missing from the knowledge base."""
+    rows = []
+    params: dict[str, Any] = {}
+    for i, (etype, cls) in enumerate(sorted(_TYPE_FALLBACK.items())):
+        rows.append(f"(:tri_type_{i}, :tri_type_class_{i})")
+        params[f"tri_type_{i}"] = etype
+        params[f"tri_type_class_{i}"] = cls.value
+    return "(VALUES " + ", ".join(rows) + ") AS triage_type(error_type, triage_class)", params

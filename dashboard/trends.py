@@ -86,10 +86,10 @@ def institution_label(institution_id: str | None, name: str | None = None) -> st
 
 # SQL pieces shared by the queries below. Only fixed column names are
 # interpolated; every value is a bound parameter.
-_BUCKET = "date_bin(make_interval(secs => :bucket_s), {col}, CAST(:origin AS timestamptz))"
-_BUCKETS_CTE = (
+BUCKET_EXPR = "date_bin(make_interval(secs => :bucket_s), {col}, CAST(:origin AS timestamptz))"
+BUCKETS_CTE = (
     "buckets AS (SELECT generate_series("
-    + _BUCKET.format(col="CAST(:start AS timestamptz)")
+    + BUCKET_EXPR.format(col="CAST(:start AS timestamptz)")
     + ", CAST(:end AS timestamptz) - interval '1 microsecond', make_interval(secs => :bucket_s)) AS b)"
 )
 
@@ -179,9 +179,9 @@ def api_error_rate_series(
         raise ValueError(f"stack_by must be one of {', '.join(STACK_BY)}")
     series = "triage_class" if stack_by == "triage_class" else "COALESCE(error_type, :no_type)"
     ev, params = _events_cte(filters)
-    sql = f"""WITH {ev}, {_BUCKETS_CTE},
+    sql = f"""WITH {ev}, {BUCKETS_CTE},
       per AS (
-        SELECT {_BUCKET.format(col="created_at")} AS b,
+        SELECT {BUCKET_EXPR.format(col="created_at")} AS b,
                CASE WHEN is_error THEN {series} END AS series, count(*) AS n
         FROM ev GROUP BY 1, 2
       ),
@@ -234,7 +234,7 @@ def api_breakdown(
     )
     name_col = "di.name AS name," if dimension == "institution" else ""
     ev, params = _events_cte(filters)
-    sql = f"""WITH {ev}, {_BUCKETS_CTE},
+    sql = f"""WITH {ev}, {BUCKETS_CTE},
       agg AS (
         SELECT {key} AS key, {extra}
                count(*) AS calls,
@@ -249,7 +249,7 @@ def api_breakdown(
         ORDER BY errors DESC, calls DESC, key LIMIT :row_limit
       ),
       per AS (
-        SELECT {key} AS key, {_BUCKET.format(col="created_at")} AS b, count(*) AS n
+        SELECT {key} AS key, {BUCKET_EXPR.format(col="created_at")} AS b, count(*) AS n
         FROM ev WHERE is_error AND {key} IN (SELECT key FROM top) GROUP BY 1, 2
       )
       SELECT top.key, {name_col} top.calls, top.errors, top.items_affected,

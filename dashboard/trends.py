@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.database import read_frame, read_rows
 from dashboard.institutions import DEMO_INSTITUTION_NAMES
+from dashboard.page_links import investigate_url
 from dashboard.spikes import BASELINE_DAYS, MIN_ERRORS, RULE_TEXT, judge
 from dashboard.timewindow import TimeWindow
 from dashboard.triage import TriageClass, classify, sql_triage_class
@@ -460,3 +461,28 @@ def api_report(
                                   spikes, "institution"),
         spikes=spikes,
     )
+
+
+def window_url_params(window: TimeWindow) -> dict[str, str]:
+    """The URL keys ui.window_picker reads, so a linked page opens on the same window."""
+    if window.key != "custom":
+        return {"window": window.key}
+    return {
+        "window": "custom",
+        "window_start": window.start.strftime("%Y-%m-%dT%H:%M"),
+        "window_end": window.end.strftime("%Y-%m-%dT%H:%M"),
+    }
+
+
+def investigate_link(window: TimeWindow, filters: ApiFilters | None = None, **overrides: str | None) -> str:
+    """Investigate-page URL for the matching events: window, the page's filters, then the row's key."""
+    f = filters or ApiFilters()
+    params: dict[str, object] = {
+        **window_url_params(window),
+        "method": f.method,
+        "code": f.error_code,
+        "institution": f.institution,
+        "triage": f.triage_class,
+    }
+    params.update(overrides)
+    return investigate_url(**params)

@@ -53,7 +53,7 @@ PEER_RULE_TEXT = (
 )
 SPIKE_RULES = (RULE_TEXT, PEER_RULE_TEXT)
 
-STACK_BY = {"triage_class": "triage class", "error_type": "error type"}
+STACK_BY = {"class": "triage class", "type": "error type"}  # URL value -> label
 DIMENSIONS = ("error_code", "plaid_method", "institution")
 TRIAGE_CLASSES = tuple(c.value for c in TriageClass)
 
@@ -72,6 +72,18 @@ class ApiFilters:
             "f_ins": self.institution or None,
             "f_class": self.triage_class or None,
         }
+
+
+def span(delta: timedelta) -> str:
+    """'24 h', '7 days', '5 min' rather than timedelta's '1 day, 0:00:00'."""
+    seconds = int(delta.total_seconds())
+    if seconds % 86400 == 0 and seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return str(delta)
 
 
 def bucket_seconds(window: TimeWindow) -> int:
@@ -168,7 +180,7 @@ def api_headline(engine: Engine, window: TimeWindow, filters: ApiFilters, row_li
 
 
 def api_error_rate_series(
-    engine: Engine, window: TimeWindow, filters: ApiFilters, stack_by: str = "triage_class",
+    engine: Engine, window: TimeWindow, filters: ApiFilters, stack_by: str = "class",
     row_limit: int = DEFAULT_ROW_LIMIT,
 ) -> pd.DataFrame:
     """One row per (UTC bucket, series): calls in the bucket, errors of that series, error_rate.
@@ -178,7 +190,7 @@ def api_error_rate_series(
     """
     if stack_by not in STACK_BY:
         raise ValueError(f"stack_by must be one of {', '.join(STACK_BY)}")
-    series = "triage_class" if stack_by == "triage_class" else "COALESCE(error_type, :no_type)"
+    series = "triage_class" if stack_by == "class" else "COALESCE(error_type, :no_type)"
     ev, params = _events_cte(filters)
     sql = f"""WITH {ev}, {BUCKETS_CTE},
       per AS (
@@ -443,7 +455,7 @@ def _flag_column(df: pd.DataFrame, spikes: list[SpikeRow], kind: str) -> pd.Data
 
 
 def api_report(
-    engine: Engine, window: TimeWindow, filters: ApiFilters, stack_by: str = "triage_class",
+    engine: Engine, window: TimeWindow, filters: ApiFilters, stack_by: str = "class",
     row_limit: int = DEFAULT_ROW_LIMIT,
 ) -> ApiReport:
     """Everything the Plaid API tab shows, for one window and set of filters."""

@@ -16,6 +16,7 @@ from dashboard.trends import (
     api_filter_options,
     api_report,
     investigate_link,
+    span,
 )
 from dashboard.ui import csv_download, empty_state, guarded, md_escape, page_setup, window_picker
 
@@ -76,14 +77,15 @@ with api_tab:
                                help="Plaid institution id; 'unknown' = calls without an item or of deleted items")
     triage_class = c4.selectbox("Triage class", list(TRIAGE_CLASSES), index=None, placeholder="All",
                                 key="triage", bind="query-params")
-    stack_by = c5.segmented_control("Stack by", list(STACK_BY), default="triage_class", key="stack",
-                                    bind="query-params") or "triage_class"
+    stack_by = c5.segmented_control("Stack chart by", list(STACK_BY), default="class", key="stack",
+                                    bind="query-params") or "class"
     filters = ApiFilters(method=method, error_code=code, institution=institution, triage_class=triage_class)
     report = guarded(_api, ctx.engine, ctx.database_label, window, filters, stack_by)
     h = report.headline
-    st.caption(f"{window.label} · compared with the {window.duration} before · buckets of {window.bucket} (UTC)")
+    st.caption(f"{window.label} · compared with the {span(window.duration)} before · "
+               f"buckets of {span(window.bucket)} (UTC)")
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Calls", f"{h.calls:,}", delta=f"{h.calls - h.prev_calls:+,}")
+    m1.metric("Calls", f"{h.calls:,}", delta=f"{h.calls - h.prev_calls:+,}", delta_color="off")
     m2.metric("Errors", f"{h.errors:,}", delta=f"{h.errors - h.prev_errors:+,}", delta_color="inverse")
     m3.metric("Error rate", _pct(h.error_rate), delta=_pp_delta(h.error_rate, h.prev_error_rate),
               delta_color="inverse")
@@ -182,7 +184,7 @@ with link_tab:
     lh = lr.headline
     st.caption(f"{window.label} · the API filters do not apply here (Link events have no method or institution)")
     l1, l2, l3, l4, l5 = st.columns(5)
-    l1.metric("Link sessions", f"{lh.sessions:,}", delta=f"{lh.sessions - lh.prev_sessions:+,}")
+    l1.metric("Link sessions", f"{lh.sessions:,}", delta=f"{lh.sessions - lh.prev_sessions:+,}", delta_color="off")
     l2.metric("Successes", f"{lh.successes:,}", delta=f"{lh.successes - lh.prev_successes:+,}")
     l3.metric("Conversion", _pct(lh.conversion), delta=_pp_delta(lh.conversion, lh.prev_conversion))
     l4.metric("Exits with error", f"{lh.exits_with_error:,}",

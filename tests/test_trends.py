@@ -160,7 +160,7 @@ def test_row_limit_keeps_share_of_all_errors(spring):
 
 def test_series_buckets_in_utc_across_midnight_and_dst(spring, new_york):
     for engine in (spring, new_york):
-        df = api_error_rate_series(engine, SPRING, NOFILTER, "triage_class")
+        df = api_error_rate_series(engine, SPRING, NOFILTER, "class")
         assert df["bucket"].nunique() == 24
         assert df["bucket"].min() == datetime(2026, 3, 7, 12)
         assert df["bucket"].max() == datetime(2026, 3, 8, 11)
@@ -172,7 +172,7 @@ def test_series_buckets_in_utc_across_midnight_and_dst(spring, new_york):
         assert df["errors"].sum() == 6
         midnight = df[df["bucket"] == datetime(2026, 3, 8, 0)]
         assert midnight["errors"].tolist() == [1]
-    by_type = api_error_rate_series(spring, SPRING, NOFILTER, "error_type")
+    by_type = api_error_rate_series(spring, SPRING, NOFILTER, "type")
     assert set(by_type["series"].dropna()) == {"ITEM_ERROR", "INSTITUTION_ERROR", "INVALID_INPUT", "WEIRD_ERROR"}
 
 

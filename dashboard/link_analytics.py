@@ -103,13 +103,15 @@ def link_conversion_series(engine: Engine, window: TimeWindow, row_limit: int = 
              COALESCE(per.exits_without_error, 0) AS exits_without_error
       FROM buckets bk LEFT JOIN per ON per.b = bk.b ORDER BY bk.b LIMIT :row_limit"""
     df = read_frame(engine, sql, _params(window, row_limit))
-    cols = ["bucket", "sessions", "successes", "exits_with_error", "exits_without_error", "conversion"]
+    cols = ["bucket", "sessions", "successes", "exits_with_error", "exits_without_error", "conversion",
+            "bucket_end"]
     if df.empty:
         return pd.DataFrame(columns=cols)
-    for c in cols[1:-1]:
+    for c in cols[1:5]:
         df[c] = df[c].astype(int)
     df["conversion"] = df["successes"] / df["sessions"].where(df["sessions"] > 0)
     df["bucket"] = pd.to_datetime(df["bucket"])
+    df["bucket_end"] = df["bucket"] + window.bucket
     return df[cols]
 
 

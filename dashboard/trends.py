@@ -208,11 +208,12 @@ def api_error_rate_series(
     p = {**params, **_window_params(window, row_limit), "no_type": NO_TYPE}
     df = read_frame(engine, sql, p)
     if df.empty:
-        return pd.DataFrame(columns=["bucket", "calls", "series", "errors", "error_rate"])
+        return pd.DataFrame(columns=["bucket", "calls", "series", "errors", "error_rate", "bucket_end"])
     df["calls"] = df["calls"].astype(int)
     df["errors"] = df["errors"].astype(int)
     df["error_rate"] = (df["errors"] / df["calls"].where(df["calls"] > 0)).fillna(0.0)
     df["bucket"] = pd.to_datetime(df["bucket"])
+    df["bucket_end"] = df["bucket"] + window.bucket
     return df
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from dashboard.link_analytics import LinkReport, link_report
@@ -45,6 +46,23 @@ def _pct(value: float | None) -> str:
 
 def _pp_delta(now: float | None, before: float | None) -> str | None:
     return None if now is None or before is None else f"{(now - before) * 100:+.1f} pp"
+
+
+def _utc(df: pd.DataFrame) -> pd.DataFrame:
+    # Naive timestamps would be drawn in the browser's time zone; the buckets are UTC.
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return df.assign(bucket=df["bucket"].dt.strftime(fmt), bucket_end=df["bucket_end"].dt.strftime(fmt))
+
+
+def _stacked(df: pd.DataFrame, value: str, by: str) -> pd.DataFrame:
+    # Vega-Lite cannot stack bars that span [bucket, bucket_end), so the stack is laid out here.
+    df = df.sort_values(["bucket", by])
+    top = df.groupby("bucket")[value].cumsum()
+    return df.assign(y_top=top, y_bottom=top - df[value])
+
+
+UTC_X = alt.X("bucket:T", title="UTC", scale=alt.Scale(type="utc"))
+UTC_TIP = alt.Tooltip("utcyearmonthdatehoursminutes(bucket):T", title="Bucket (UTC)")
 
 
 def _choices(values: list[str], key: str) -> list[str]:
@@ -122,13 +140,15 @@ with api_tab:
             st.caption("No errors in this window.")
         else:
             chart = (
-                alt.Chart(errs)
+                alt.Chart(_utc(_stacked(errs, "error_rate", "series")))
                 .mark_bar()
                 .encode(
-                    x=alt.X("bucket:T", title="UTC"),
-                    y=alt.Y("error_rate:Q", stack="zero", axis=alt.Axis(format="%"), title="Error rate"),
+                    x=UTC_X,
+                    x2="bucket_end:T",
+                    y=alt.Y("y_top:Q", axis=alt.Axis(format="%"), title="Error rate"),
+                    y2="y_bottom:Q",
                     color=alt.Color("series:N", title=STACK_BY[stack_by]),
-                    tooltip=["bucket:T", "series:N", "errors:Q", "calls:Q",
+                    tooltip=[UTC_TIP, "series:N", "errors:Q", "calls:Q",
                              alt.Tooltip("error_rate:Q", format=".1%")],
                 )
             )
@@ -195,21 +215,24 @@ with link_tab:
         empty_state("No Link sessions in this window.", "Pick a longer window.")
     else:
         st.subheader("Conversion over time")
-        s = lr.series
-        base = alt.Chart(s).encode(x=alt.X("bucket:T", title="UTC"))
-        outcomes = s.melt(id_vars=["bucket"], value_vars=["successes", "exits_with_error", "exits_without_error"],
-                          var_name="outcome", value_name="count")
+        s = _utc(lr.series)
+        base = alt.Chart(s).encode(x=UTC_X)
+        outcomes = _stacked(s.melt(id_vars=["bucket", "bucket_end"],
+                                   value_vars=["successes", "exits_with_error", "exits_without_error"],
+                                   var_name="outcome", value_name="count"), "count", "outcome")
         st.altair_chart(
             alt.layer(
                 alt.Chart(outcomes).mark_bar(opacity=0.6).encode(
-                    x=alt.X("bucket:T", title="UTC"),
-                    y=alt.Y("count:Q", stack="zero", title="Events"),
+                    x=UTC_X,
+                    x2="bucket_end:T",
+                    y=alt.Y("y_top:Q", title="Events"),
+                    y2="y_bottom:Q",
                     color=alt.Color("outcome:N", title="Outcome"),
-                    tooltip=["bucket:T", "outcome:N", "count:Q"],
+                    tooltip=[UTC_TIP, "outcome:N", "count:Q"],
                 ),
                 base.mark_line(color="black", point=True).encode(
                     y=alt.Y("conversion:Q", axis=alt.Axis(format="%"), title="Conversion"),
-                    tooltip=["bucket:T", "sessions:Q", "successes:Q", alt.Tooltip("conversion:Q", format=".1%")],
+                    tooltip=[UTC_TIP, "sessions:Q", "successes:Q", alt.Tooltip("conversion:Q", format=".1%")],
                 ),
             ).resolve_scale(y="independent"),
             width="stretch",
@@ -231,12 +254,13 @@ with link_tab:
                 st.caption("No Link exits with an error in this window.")
             else:
                 st.dataframe(
-                    lr.codes[["key", "triage_class", "exits", "share", "sessions", "trend", "first_seen",
-                              "last_seen", "next_step", "error_type"]],
+                    lr.codes.assign(events=[investigate_link(window, code=k) for k in lr.codes["key"]])[
+                        ["key", "triage_class", "exits", "share", "sessions", "trend", "first_seen",
+                         "last_seen", "next_step", "error_type", "events"]],
                     hide_index=True,
                     column_config={"key": "Error code", "triage_class": "Triage class", "exits": "Exits",
                                    "share": SHARE, "sessions": "Sessions",
                                    "trend": st.column_config.LineChartColumn("Trend", y_min=0), **WHEN,
-                                   "next_step": "Next step", "error_type": "Error type"},
+                                   "next_step": "Next step", "error_type": "Error type", "events": LINK},
                 )
             csv_download(lr.codes, "link_error_codes.csv", key="csv_link_codes")

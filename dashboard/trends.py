@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from dashboard.database import read_frame, read_rows
 from dashboard.institutions import DEMO_INSTITUTION_NAMES
 from dashboard.page_links import investigate_url
-from dashboard.spikes import BASELINE_DAYS, MIN_ERRORS, RULE_TEXT, judge
+from dashboard.spikes import BASELINE_DAYS, MIN_ERRORS, RULE_TEXT, SpikeVerdict, judge
 from dashboard.timewindow import TimeWindow
 from dashboard.triage import TriageClass, classify, sql_triage_class
 
@@ -51,7 +51,13 @@ PEER_RULE_TEXT = (
     f"the median error rate of institutions with at least {PEER_MIN_CALLS} calls in the window, "
     f"with at least {MIN_ERRORS} errors."
 )
-SPIKE_RULES = (RULE_TEXT, PEER_RULE_TEXT)
+MIN_BASELINE_HOURS = 24.0
+NO_BASELINE_REASON = "no baseline: the data starts less than a day before the window"
+BASELINE_TEXT = (
+    f"Baseline rules need at least {MIN_BASELINE_HOURS:g} h of data before the window; when the data "
+    f"starts inside the {BASELINE_DAYS} days before the window, the baseline rate uses only the hours it covers."
+)
+SPIKE_RULES = (RULE_TEXT, BASELINE_TEXT, PEER_RULE_TEXT)
 
 STACK_BY = {"class": "triage class", "type": "error type"}  # URL value -> label
 DIMENSIONS = ("error_code", "plaid_method", "institution")
@@ -325,6 +331,21 @@ class SpikeRow:
         return self.spike or self.new or self.peer
 
 
+def baseline_coverage_hours(engine: Engine, window: TimeWindow) -> float:
+    """Hours of the BASELINE_DAYS before the window that the event table covers.
+
+    A database whose events start inside the baseline (a new install, or a
+    30-day window over 30 days of data) would make every code look new and
+    every institution spike, so the baseline rate uses only the covered hours.
+    """
+    row = read_rows(engine, "SELECT min(created_at) AS first FROM plaid_api_events_table LIMIT :row_limit",
+                    {"row_limit": 1})[0]
+    if row["first"] is None:
+        return 0.0
+    baseline_start = max(window.start - timedelta(days=BASELINE_DAYS), row["first"])
+    return max(0.0, (window.start - baseline_start).total_seconds() / 3600)
+
+
 def api_spikes(
     engine: Engine, window: TimeWindow, filters: ApiFilters, row_limit: int = DEFAULT_ROW_LIMIT,
 ) -> list[SpikeRow]:
@@ -334,8 +355,13 @@ def api_spikes(
     p = {**params, **_window_params(window, row_limit), "q_start": baseline_start,
          "peer_min_calls": PEER_MIN_CALLS}
     window_hours = window.duration.total_seconds() / 3600
-    baseline_hours = BASELINE_DAYS * 24.0
+    baseline_hours = baseline_coverage_hours(engine, window)
     rows: list[SpikeRow] = []
+
+    def verdict(window_errors: int, baseline_errors: int) -> SpikeVerdict:
+        if baseline_hours < MIN_BASELINE_HOURS:
+            return SpikeVerdict(False, False, None, NO_BASELINE_REASON)
+        return judge(window_errors, window_hours, baseline_errors, baseline_hours)
 
     code_sql = f"""WITH {ev}
       SELECT error_code AS key,
@@ -345,7 +371,7 @@ def api_spikes(
       HAVING count(*) FILTER (WHERE created_at >= :start) > 0
       ORDER BY 2 DESC, 1 LIMIT :row_limit"""
     for r in read_rows(engine, code_sql, p):
-        v = judge(int(r["window_errors"]), window_hours, int(r["baseline_errors"]), baseline_hours)
+        v = verdict(int(r["window_errors"]), int(r["baseline_errors"]))
         rows.append(SpikeRow("error_code", r["key"], r["key"], int(r["window_errors"]),
                              int(r["baseline_errors"]), 0, v.ratio, v.new, v.spike, False, v.reason))
 
@@ -369,7 +395,7 @@ def api_spikes(
       ORDER BY per.window_errors DESC, per.key LIMIT :row_limit"""
     for r in read_rows(engine, ins_sql, p):
         we, be, wc = int(r["window_errors"]), int(r["baseline_errors"]), int(r["window_calls"])
-        v = judge(we, window_hours, be, baseline_hours)
+        v = verdict(we, be)
         reasons = [v.reason]
         peer = False
         median = r["median_rate"]

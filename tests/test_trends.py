@@ -275,3 +275,41 @@ def test_bad_arguments_are_refused(db):
         api_breakdown(db, SPRING, NOFILTER, "user_id; DROP TABLE x")
     with pytest.raises(ValueError):
         api_error_rate_series(db, SPRING, NOFILTER, "arguments")
+
+
+def test_no_history_before_the_window_means_no_baseline_flags(db):
+    # A fresh install: all data is inside the window, so nothing can be "new" or a "spike".
+    add_items(db, [(1, "ins_A")])
+    window = TimeWindow(ts("2026-05-10T00:00"), ts("2026-05-11T00:00"))
+    add_events(db, [(1, "transactionsSync", "ITEM_ERROR", "ITEM_LOGIN_REQUIRED", window.start + timedelta(minutes=i))
+                    for i in range(30)])
+    spikes = api_spikes(db, window, NOFILTER)
+    assert [s.key for s in spikes] == ["ITEM_LOGIN_REQUIRED", "ins_A"]
+    assert not any(s.flagged for s in spikes)
+    assert all(s.reason.startswith("no baseline") for s in spikes)
+
+
+def test_partial_baseline_uses_only_covered_hours(db):
+    # Data starts 48 h before the window: 48 baseline errors over 48 h is 1/h, not 48/168 per hour.
+    add_items(db, [(1, "ins_A")])
+    window = TimeWindow(ts("2026-05-10T00:00"), ts("2026-05-11T00:00"))
+    events = [(1, "accountsGet", "ITEM_ERROR", "ITEM_LOCKED", window.start - timedelta(hours=48 - i))
+              for i in range(48)]
+    events += [(1, "accountsGet", "ITEM_ERROR", "ITEM_LOCKED", window.start + timedelta(hours=i)) for i in range(24)]
+    add_events(db, events)
+    code = next(s for s in api_spikes(db, window, NOFILTER) if s.kind == "error_code")
+    assert code.ratio == pytest.approx(1.0) and not code.flagged
+
+
+def test_links_carry_window_and_filters():
+    from dashboard.trends import investigate_link, span, window_url_params
+
+    assert window_url_params(resolve_window("7d")) == {"window": "7d"}
+    assert window_url_params(SPRING) == {"window": "custom", "window_start": "2026-03-07T12:00",
+                                         "window_end": "2026-03-08T12:00"}
+    url = investigate_link(SPRING, ApiFilters(method="accountsGet", triage_class="user action"),
+                           code="ITEM_LOGIN_REQUIRED")
+    assert url == ("/investigate?window=custom&window_start=2026-03-07T12%3A00&window_end=2026-03-08T12%3A00"
+                   "&method=accountsGet&code=ITEM_LOGIN_REQUIRED&triage=user+action")
+    assert [span(timedelta(hours=24)), span(timedelta(days=7)), span(timedelta(minutes=5))] == [
+        "24 h", "7 days", "5 min"]

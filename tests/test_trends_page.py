@@ -115,3 +115,14 @@ def test_seeded_default_window_flags_the_stories(app_env, seeded_url):
     for needle in ("109511", "109509", "109508", "TRANSACTIONS", "REFRESH", "new code", "peer outlier"):
         assert needle in flags, needle
     assert any("median error rate" in str(m.value) for m in at.markdown)
+
+
+def test_stack_by_error_type_and_method_filter_from_url(app_env, db_url, db):
+    add_items(db, [(1, "ins_A"), (2, "ins_B"), (3, "ins_A")])
+    add_events(db, SPRING_EVENTS)
+    app_env(db_url)
+    at = _run({**SPRING_URL, "stack": "type", "method": "accountsGet"})
+    assert not at.exception, at.exception
+    assert any("by error type" in str(h.value) for h in at.subheader)
+    assert _metrics(at)["Calls"][0] == "3" and _metrics(at)["Errors"][0] == "2"
+    assert at.dataframe[0].value["key"].tolist() == ["INSTITUTION_DOWN", "SOME_NEW_CODE"]

@@ -126,3 +126,16 @@ def test_stack_by_error_type_and_method_filter_from_url(app_env, db_url, db):
     assert any("by error type" in str(h.value) for h in at.subheader)
     assert _metrics(at)["Calls"][0] == "3" and _metrics(at)["Errors"][0] == "2"
     assert at.dataframe[0].value["key"].tolist() == ["INSTITUTION_DOWN", "SOME_NEW_CODE"]
+
+
+def test_url_values_outside_the_window_or_invalid(app_env, db_url, db):
+    add_items(db, [(1, "ins_A"), (2, "ins_B"), (3, "ins_A")])
+    add_events(db, SPRING_EVENTS)
+    app_env(db_url)
+    at = _run({**SPRING_URL, "code": "NEVER_SEEN_CODE", "triage": "bogus"})
+    assert not at.exception, at.exception
+    assert at.selectbox(key="code").value == "NEVER_SEEN_CODE"  # a shared link keeps its filter
+    assert at.selectbox(key="triage").value is None  # an invalid class is dropped, not an error
+    m = _metrics(at)
+    assert m["Calls"][0] == "10" and m["Errors"][0] == "0"
+    assert "Nothing flagged in this window." in _texts(at)

@@ -128,7 +128,7 @@ def _exit_breakdown(engine: Engine, window: TimeWindow, key: str, where: str, ex
         FROM ex GROUP BY key
       ),
       top AS (SELECT agg.*, sum(exits) OVER () AS total FROM agg ORDER BY exits DESC, key LIMIT :row_limit),
-      per AS (
+      per AS MATERIALIZED (  -- else inlined into the per-row ARRAY() and rescanned once per row
         SELECT key, {BUCKET_EXPR.format(col="created_at")} AS b, count(*) AS n
         FROM ex WHERE key IN (SELECT key FROM top) GROUP BY 1, 2
       )

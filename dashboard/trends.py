@@ -268,7 +268,7 @@ def api_breakdown(
         SELECT agg.*, sum(errors) OVER () AS total_errors FROM agg
         ORDER BY errors DESC, calls DESC, key LIMIT :row_limit
       ),
-      per AS (
+      per AS MATERIALIZED (  -- else inlined into the per-row ARRAY() and rescanned once per row
         SELECT {key} AS key, {BUCKET_EXPR.format(col="created_at")} AS b, count(*) AS n
         FROM ev WHERE is_error AND {key} IN (SELECT key FROM top) GROUP BY 1, 2
       )

@@ -65,6 +65,10 @@ UTC_X = alt.X("bucket:T", title="UTC", scale=alt.Scale(type="utc"))
 UTC_TIP = alt.Tooltip("utcyearmonthdatehoursminutes(bucket):T", title="Bucket (UTC)")
 
 
+def _errors(n: int) -> str:
+    return f"{n:,} error" + ("" if n == 1 else "s")
+
+
 def _choices(values: list[str], key: str) -> list[str]:
     # A shared link may name a value this window has not seen; keep it selectable.
     current = st.query_params.get(key)
@@ -125,7 +129,7 @@ with api_tab:
             arg = {"code": s.key} if s.kind == "error_code" else {"institution": s.key}
             st.warning(
                 f"**{md_escape(s.label)}** ({'error code' if s.kind == 'error_code' else 'institution'}) — "
-                f"{tags}: {s.window_errors:,} errors in the window, {s.baseline_errors:,} in the 7 days "
+                f"{tags}: {_errors(s.window_errors)} in the window, {s.baseline_errors:,} in the 7 days "
                 f"before; {md_escape(s.reason)}. [Matching events]({investigate_link(window, filters, **arg)})",
                 icon="🚩",
             )

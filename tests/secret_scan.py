@@ -43,13 +43,14 @@ class Capture:
         self.add(f"html {label}", page.content())
         self.add(f"url {label}", page.url)
 
-    def download(self, page, locator, label: str) -> bytes:
-        with page.expect_download() as info:
+    def download(self, page, locator, label: str, *, timeout: float = 30_000) -> str:
+        """Click a download button, keep the file's bytes; returns the file name."""
+        with page.expect_download(timeout=timeout) as info:
             locator.click()
-        path = info.value.path()
-        data = path.read_bytes() if hasattr(path, "read_bytes") else open(path, "rb").read()
-        self.add(f"download {label} {info.value.suggested_filename}", data)
-        return data
+        name = info.value.suggested_filename
+        with open(info.value.path(), "rb") as f:
+            self.add(f"download {label} {name}", f.read())
+        return name
 
 
 def leaks(items: list[tuple[str, bytes]], secrets: tuple[str, ...]) -> list[str]:

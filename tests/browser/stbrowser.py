@@ -132,3 +132,9 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def choose_window(page, key: str) -> None:
+    """Click a window preset (1h/24h/7d/30d/custom) of ui.window_picker and wait for the rerun."""
+    page.locator('[data-testid="stButtonGroup"]').first.get_by_text(key, exact=True).click()
+    wait_idle(page)

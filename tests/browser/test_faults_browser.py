@@ -9,7 +9,16 @@ from datetime import datetime, timezone
 
 import pytest
 from pgcontrol import ControlledPostgres
-from stbrowser import DashboardServer, assert_no_exception, error_texts, main_text, open_page, screenshot, wait_idle
+from stbrowser import (
+    DashboardServer,
+    assert_no_exception,
+    choose_window,
+    error_texts,
+    main_text,
+    open_page,
+    screenshot,
+    wait_idle,
+)
 
 from dashboard.database import make_engine
 from dashboard.schema import init_db
@@ -76,12 +85,46 @@ def test_database_gone_mid_session(page, faulty_pg, server):
     _assert_page_ok(page, "Error trends")
 
     faulty_pg.stop()
-    page.locator('[data-testid="stSidebarNavLink"][href$="/health"]').click()
-    wait_idle(page)
+    # A widget change reruns the page in the same session, against a database that is gone.
+    choose_window(page, "7d")
     assert_no_exception(page)
     assert any(NOT_REACHABLE in e for e in error_texts(page)), main_text(page)
+    screenshot(page, "fault-database-gone")
 
     faulty_pg.start()
     _retry(page)
-    _assert_page_ok(page, "Item & institution health")
+    _assert_page_ok(page, "Error trends")
+    assert "window=7d" in page.url  # the session kept its state through the outage
+    assert "Calls" in main_text(page)
     assert "Traceback" not in server.log()
+
+
+def test_statement_timeout_says_try_a_shorter_window(page, faulty_pg, tmp_path):
+    """A read that outlasts DASHBOARD_STATEMENT_TIMEOUT_MS is stopped and explained.
+
+    The trends queries are made to wait deterministically: another session
+    holds an exclusive lock on the events table, so the statement timeout
+    fires inside the real page query.
+    """
+    srv = DashboardServer(tmp_path / "timeout.log", DATABASE_URL=faulty_pg.faults_url,
+                          DASHBOARD_STATEMENT_TIMEOUT_MS="1000")
+    engine = make_engine(faulty_pg.faults_url)
+    locker = engine.connect()
+    try:
+        locker.exec_driver_sql("LOCK TABLE plaid_api_events_table IN ACCESS EXCLUSIVE MODE")
+        open_page(page, srv.base_url, "trends?window=7d")
+        assert_no_exception(page)
+        errors = error_texts(page)
+        assert any("took longer than the dashboard allows" in e and "shorter time window" in e for e in errors), (
+            main_text(page)
+        )
+        screenshot(page, "fault-statement-timeout")
+
+        locker.rollback()  # the lock goes: the same window now loads
+        _retry(page)
+        _assert_page_ok(page, "Error trends")
+        assert "Calls" in main_text(page)
+    finally:
+        locker.close()
+        engine.dispose()
+        srv.stop()

@@ -9,8 +9,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from fuzzing import SQL_TROUBLE, database_fingerprint, free_text, plant_sentinel
+from fuzzing import INJECTIONS, SQL_TROUBLE, database_fingerprint, free_text, plant_sentinel
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.database import make_engine
@@ -85,3 +86,62 @@ def test_window_picker_unknown_preset_from_the_url(app_env, fuzz_db, key):
     app_env(url)
     at = run_with_params(AppTest.from_string(WINDOW_PROBE, default_timeout=60), {"window": key})
     assert_clean(at, engine, before)
+
+
+# Every free-text value a page reads from its URL (text inputs bound to the URL,
+# and pickers that accept a value from a shared link), with the fixed
+# parameters that open the view holding them.
+PAGE_INPUTS: list[tuple[str, tuple[str, ...], dict[str, str]]] = [
+    ("trends", ("method", "code", "institution", "triage"), {"window": "7d"}),
+    ("health", ("institution", "code", "user"), {"view": "Items", "window": "7d"}),
+    ("health", ("item",), {}),
+]
+
+
+# Known bug, found by this fuzzing: a NUL character in a trends filter from the
+# URL reaches psycopg2, whose ValueError ("A string literal cannot contain NUL")
+# is not a DBAPIError, so database.read_frame does not translate it and the
+# page raises. Reported to the lead; the xfail below is strict, so the fix shows.
+KNOWN_BUGS = {("trends", "nul")}
+
+
+def _known_bug(page: str, params: dict[str, str]) -> bool:
+    return (page, "nul") in KNOWN_BUGS and any("\x00" in v for v in params.values())
+
+
+def _open(app_env, url: str, page: str, params: dict[str, str]) -> AppTest:
+    app_env(url, DASHBOARD_LOCAL_ADMIN="1")
+    return run_with_params(AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60), params)
+
+
+def _ids(v: object) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+@pytest.mark.parametrize(("page", "keys", "fixed"), PAGE_INPUTS, ids=_ids)
+@FUZZ
+@given(data=st.data())
+def test_page_free_text_from_the_url(app_env, fuzz_db, page, keys, fixed, data):
+    url, engine, before = fuzz_db
+    params = {**fixed, **{k: data.draw(free_text(), label=k) for k in keys}}
+    if _known_bug(page, params):
+        params = {k: v.replace("\x00", "") for k, v in params.items()}  # covered by the xfail below
+    assert_clean(_open(app_env, url, page, params), engine, before)
+
+
+def _payload_cases() -> list:
+    cases = []
+    for page, keys, fixed in PAGE_INPUTS:
+        for i, payload in enumerate(INJECTIONS):
+            params = {**fixed, **dict.fromkeys(keys, payload)}
+            marks = [pytest.mark.xfail(strict=True, reason="NUL reaches psycopg2 untranslated (see KNOWN_BUGS)")] \
+                if _known_bug(page, params) else []
+            cases.append(pytest.param(page, params, id=f"{page}-{'+'.join(keys)}-{i}", marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize(("page", "params"), _payload_cases())
+def test_page_known_payloads_from_the_url(app_env, fuzz_db, page, params):
+    """Every injection and markup payload in every field of a view, deterministically."""
+    url, engine, before = fuzz_db
+    assert_clean(_open(app_env, url, page, params), engine, before)

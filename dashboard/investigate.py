@@ -173,6 +173,8 @@ def local_zone(tz_name: str | None) -> ZoneInfo:
 
 
 def triage_label(code: str | None, error_type: str | None) -> str:
+    code = None if pd.isna(code) else code  # a frame holds missing values as NaN
+    error_type = None if pd.isna(error_type) else error_type
     if not code and not error_type:
         return "success"
     return classify(code, error_type).label

@@ -6,6 +6,7 @@ to NOW so the page's preset windows see them.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import text
@@ -29,6 +30,10 @@ REQ_LINK = "RqLinkCredsaaa1"
 TOKENS = (TOKEN_1, TOKEN_2, PUBLIC_TOKEN)
 
 
+def _args(**kw: str) -> str:
+    return json.dumps([kw])
+
+
 def at(hours: float) -> datetime:
     return NOW - timedelta(hours=hours)
 
@@ -48,12 +53,12 @@ def build(engine: Engine) -> None:
             # id, item, user, method, arguments, request_id, error_type, error_code, hours ago
             (1, 1, 1, "transactionsSync", sync_args % TOKEN_1, REQ_LOGIN_1, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED", 2),
             (2, 1, 1, "transactionsSync", sync_args % TOKEN_1, None, None, None, 3),
-            (3, 1, 1, "accountsGet", '[{"access_token":"%s"}]' % TOKEN_1, REQ_LOGIN_2, "ITEM_ERROR",
+            (3, 1, 1, "accountsGet", _args(access_token=TOKEN_1), REQ_LOGIN_2, "ITEM_ERROR",
              "ITEM_LOGIN_REQUIRED", 5),
-            (4, 2, 2, "accountsGet", '[{"access_token":"%s"}]' % TOKEN_2, REQ_PLAID, "ITEM_ERROR",
+            (4, 2, 2, "accountsGet", _args(access_token=TOKEN_2), REQ_PLAID, "ITEM_ERROR",
              "UNSUPPORTED_RESPONSE", 1),
             (5, 1, 1, "transactionsSync", sync_args % TOKEN_1, REQ_DOWN, "INSTITUTION_ERROR", "INSTITUTION_DOWN", 30),
-            (6, None, None, "itemPublicTokenExchange", '[{"public_token":"%s"}]' % PUBLIC_TOKEN, None, None, None,
+            (6, None, None, "itemPublicTokenExchange", _args(public_token=PUBLIC_TOKEN), None, None, None,
              1.5),
         ]
         conn.execute(

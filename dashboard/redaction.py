@@ -36,10 +36,14 @@ _SECRET_SHAPE = re.compile(r"\b[0-9a-f]{30}\b")
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _TOKEN_ENV = re.compile(r"\b(?:access|public|link|processor)-(sandbox|development|production)-", re.IGNORECASE)
 # Characters a token or secret is made of: a cut through one must not leave its head behind.
-_TOKEN_TAIL = re.compile(r"[0-9A-Za-z_-]+$")
-# "key": "value" pairs in text that is not valid JSON.
+_TOKEN_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
+# "key": "value" pairs in text that is not valid JSON, including JSON that was
+# escaped into a string (\"access_token\": \"…\"). The key's prefix is bounded:
+# an unbounded `[A-Za-z_-]*` backtracks quadratically on a long run of letters
+# (100k characters of text hung the page).
 _KV_IN_TEXT = re.compile(
-    r"""(?P<key>["']?[A-Za-z_-]*(?:token|secret|password|api[_-]?key)["']?\s*[:=]\s*)(?P<val>"[^"]*"|'[^']*'|[^\s,}\]]+)""",
+    r"""(?P<key>\\?["']?[A-Za-z_-]{0,40}(?:token|secret|password|api[_-]?key)\\?["']?\s*[:=]\s*)"""
+    r"""(?P<val>\\?"(?:[^"\\]|\\[^"])*\\?"|'[^']*'|[^\s,}\]&]+)""",
     re.IGNORECASE,
 )
 
@@ -56,12 +60,20 @@ def redact_text(value: str) -> str:
     if cut:
         # Drop the partial word at the cut too: a secret cut short no longer
         # has the shape the patterns below recognise.
-        value = _TOKEN_TAIL.sub("", value[:MAX_TEXT_CHARS])
+        value = _drop_partial_word(value[:MAX_TEXT_CHARS])
     value = _KV_IN_TEXT.sub(lambda m: m.group("key") + _quote_like(m.group("val")), value)
     value = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
     value = _TOKEN_SHAPE.sub(REDACTED, value)
     value = _SECRET_SHAPE.sub(REDACTED, value)
     return value + " … [truncated]" if cut else value
+
+
+def _drop_partial_word(value: str) -> str:
+    # A loop, not a regex: `[chars]+$` rescans every run and is quadratic on huge text.
+    end = len(value)
+    while end and value[end - 1] in _TOKEN_CHARS:
+        end -= 1
+    return value[:end]
 
 
 def token_environment(value: str | None) -> str | None:
@@ -76,8 +88,9 @@ def token_environment(value: str | None) -> str | None:
 
 
 def _quote_like(original: str) -> str:
-    if original[:1] in "\"'":
-        return original[0] + REDACTED + original[0]
+    for quote in ('\\"', '"', "'"):
+        if original.startswith(quote):
+            return quote + REDACTED + quote
     return REDACTED
 
 
@@ -152,4 +165,5 @@ def redact_for_log(obj: Any) -> str:
     """A one-line, redacted rendering of anything, for log lines and exceptions."""
     if isinstance(obj, (dict, list)):
         return json.dumps(redact_value(obj), default=str)
-    return redact_text(str(obj))
+    value = redact_value(str(obj))  # also parses JSON held in the text
+    return value if isinstance(value, str) else json.dumps(value, default=str)

@@ -290,6 +290,13 @@ class EventDetail:
         return self.columns.get("error_type")
 
 
+def as_field_table(values: dict[str, Any]) -> pd.DataFrame:
+    """A two-column (field, value) table for showing one record top to bottom."""
+    return pd.DataFrame(
+        {"field": list(values), "value": ["—" if v is None else str(v) for v in values.values()]}
+    )
+
+
 def parse_event_ref(raw: object) -> tuple[str, int]:
     text = str(raw or "").strip()
     m = _EVENT_REF.fullmatch(text)

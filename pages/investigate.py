@@ -101,6 +101,16 @@ else:  # timeline
         )
         st.caption(f"Rows {tl.first_row}–{tl.first_row + len(tl.rows) - 1}"
                    + (" · more on the next page" if tl.has_next else ""))
-        csv_download(tl.rows, "investigate-timeline.csv", label="Download this page (CSV)")
+        e1, e2 = st.columns(2)
+        with e1:
+            csv_download(tl.rows, "investigate-timeline-page.csv", label="Download this page (CSV)")
+        e2.download_button(
+            f"Download the newest {investigate.MAX_ROWS:,} (CSV)",
+            data=lambda: investigate.timeline_csv(ctx.engine, result.scope, window, result.filters, tz_name=tz_name),
+            file_name="investigate-timeline.csv",
+            mime="text/csv",
+            key="csv_all",
+            icon="⬇️",
+        )
     if result.packet is not None:
         show_packet(result.packet)

@@ -395,19 +395,22 @@ def run(
 
     try:
         filters = Filters.parse(request.code, request.method, request.institution)
-        if request.event:
+        has_q = request.q is not None and bool(str(request.q).strip())
+        # A typed identifier wins over an `event` left in the URL by the previous view.
+        if request.event and not has_q:
             detail = event_detail(engine, request.event)
             if detail is None:
                 return Result("message", message=f"There is no event {str(request.event)[:40]!r}.")
             return Result("event", event=detail, packet=packet_for_event(engine, detail, environment=environment))
-        if request.q is None or not str(request.q).strip():
+        if not has_q:
             if filters.active:
                 page = timeline(engine, Scope("matching events"), window, filters, page=request.page, tz_name=tz_name)
                 return Result("timeline", scope=Scope("matching events"), filters=filters, timeline=page)
             return Result("prompt")
         matches = lookup(engine, request.q)
         if request.kind:
-            matches = [m for m in matches if m.kind.value == request.kind]
+            # a `kind` left over from an earlier pick must not hide a new identifier's matches
+            matches = [m for m in matches if m.kind.value == request.kind] or matches
         if not matches:
             return Result("message", message=not_found_message(normalise(request.q)))
         if len(matches) > 1:

@@ -14,17 +14,25 @@ from dashboard.ui import csv_download, empty_state, guarded, md_escape, page_set
 ctx = page_setup("Investigate", "🔎")
 st.title("Investigate")
 
+
+def back_to_first_page() -> None:
+    # a new identifier or filter starts again at page 1, not at the old page number
+    st.session_state["page"] = 1
+
+
 q = st.text_input(
     "Identifier",
     key="q",
+    on_change=back_to_first_page,
     bind="query-params",
     placeholder="request_id, link_session_id, plaid_item_id, item id, user id, username or ins_…",
 )
 with st.expander("Filters", expanded=any(st.query_params.get(k) for k in ("code", "method", "institution"))):
     c1, c2, c3 = st.columns(3)
-    code = c1.text_input("Error code", key="code", bind="query-params")
-    method = c2.text_input("Method", key="method", bind="query-params", help="e.g. transactionsSync or Link exit")
-    institution = c3.text_input("Institution id", key="institution", bind="query-params")
+    code = c1.text_input("Error code", key="code", on_change=back_to_first_page, bind="query-params")
+    method = c2.text_input("Method", key="method", on_change=back_to_first_page, bind="query-params",
+                           help="e.g. transactionsSync or Link exit")
+    institution = c3.text_input("Institution id", key="institution", on_change=back_to_first_page, bind="query-params")
 window = window_picker(default="7d")
 page_no = st.number_input("Page", min_value=1, max_value=investigate.MAX_ROWS // investigate.PAGE_SIZE,
                           key="page", bind="query-params", step=1)

@@ -187,6 +187,9 @@ def test_run_resolves_a_request_id_straight_to_event_and_packet(small):
         (Request(event="drop table"), "message", "not an event reference"),
         (Request(code="ITEM_LOGIN_REQUIRED"), "timeline", None),
         (Request(q="alice", page=500), "message", "narrow the window"),
+        # leftovers from the previous view in the URL do not hide a new identifier
+        (Request(q="alice", event="1"), "timeline", None),
+        (Request(q=d.ITEM_2, kind="user id"), "timeline", None),
     ],
 )
 def test_run_turns_every_input_into_a_view(small, request_, view, text):

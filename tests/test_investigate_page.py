@@ -127,3 +127,12 @@ def test_two_steps_from_a_seeded_request_id_to_a_ticket_packet(seeded, seeded_ur
         assert value in packet
     assert "File a Plaid support ticket" in at.success[0].value
     assert token not in everything(at)
+
+
+def test_typing_a_new_identifier_starts_at_page_one(small_url):
+    at = open_page(q="alice", page="2", window="7d")
+    assert not at.exception
+    at.text_input(key="q").set_value(d.ITEM_2).run()
+    assert not at.exception
+    assert at.number_input(key="page").value == 1
+    assert list(at.dataframe[0].value["method"]) == ["accountsGet", "Link exit"]

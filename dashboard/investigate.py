@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -285,6 +285,12 @@ class EventDetail:
     def error_code(self) -> str | None:
         return self.columns.get("error_code")
 
+    def times(self, tz_name: str | None) -> str:
+        """When it happened, in UTC and in the viewer's zone."""
+        utc = self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        local = self.created_at.astimezone(local_zone(tz_name)).strftime("%Y-%m-%d %H:%M:%S %Z")
+        return f"{utc} (UTC) · {local} (local)"
+
     @property
     def error_type(self) -> str | None:
         return self.columns.get("error_type")
@@ -347,6 +353,8 @@ def event_detail(engine: Engine, ref: object) -> EventDetail | None:
         columns = {k: row[k] for k in _LINK_COLUMNS}
         context = {"username": row["username"], "link_status_hint": link_status_hint(row["status"])}
         environment = None
+    # The driver returns timestamptz in the server's zone; the dashboard speaks UTC.
+    columns["created_at"] = columns["created_at"].astimezone(timezone.utc)
     # Free-text columns pass through the redactor too: the event tables hold
     # whatever the server wrote.
     columns = {k: (redact_text(v) if isinstance(v, str) and k != "arguments" else v) for k, v in columns.items()}

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import investigate
 from dashboard.page_links import investigate_url
+from dashboard.ticket import TicketPacket
 from dashboard.ui import csv_download, empty_state, guarded, md_escape, page_setup, window_picker
 
 ctx = page_setup("Investigate", "🔎")
@@ -50,7 +51,7 @@ tz_name = st.context.timezone
 result = guarded(investigate.run, ctx.engine, request, window, environment=ctx.settings.plaid_env, tz_name=tz_name)
 
 
-def show_packet(packet) -> None:
+def show_packet(packet: TicketPacket) -> None:
     st.subheader("Plaid ticket packet")
     if packet.ticket_advised:
         st.success(packet.advice, icon="🎫")
@@ -79,7 +80,7 @@ elif result.view == "choose":
 elif result.view == "event":
     ev = result.event
     st.subheader(f"Event {ev.ref}")
-    st.caption(f"Link to this view: `{investigate_url(event=ev.ref)}`")
+    st.caption(f"{ev.times(tz_name)} · link to this view: `{investigate_url(event=ev.ref)}`")
     left, right = st.columns(2)
     with left:
         st.markdown("**Columns**")

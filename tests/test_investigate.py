@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from dashboard.identifiers import lookup
 from dashboard.investigate import (
@@ -118,6 +119,9 @@ def test_event_detail_shows_every_column_with_arguments_redacted(small):
     assert detail.context == {"plaid_item_id": d.ITEM_1, "institution_id": "ins_109508",
                               "item_status": "bad", "username": "alice"}
     _no_token(repr(detail))
+    assert detail.created_at.utcoffset() == timedelta(0)
+    assert detail.times("Asia/Tokyo") == (
+        f"{d.at(2):%Y-%m-%dT%H:%M:%SZ} (UTC) · {d.at(2) + timedelta(hours=9):%Y-%m-%d %H:%M:%S} JST (local)")
     link = event_detail(small, "link-1")
     assert link.columns["link_session_id"] == d.SESSION_1
     assert "credentials screen" in link.context["link_status_hint"]
@@ -197,3 +201,18 @@ def test_run_turns_every_input_into_a_view(small, request_, view, text):
     assert result.view == view
     if text:
         assert text in result.message
+
+
+def test_times_are_utc_even_when_the_server_zone_is_not(small):
+    with small.connect() as conn:
+        name = conn.execute(text("SELECT current_database()")).scalar_one()
+        conn.execute(text(f'ALTER DATABASE "{name}" SET timezone = \'America/Los_Angeles\''))
+        conn.commit()
+    small.dispose()  # new connections pick up the database's zone
+    with small.connect() as conn:
+        assert conn.execute(text("SHOW timezone")).scalar_one() == "America/Los_Angeles"
+    detail = event_detail(small, "1")
+    assert detail.created_at.utcoffset() == timedelta(0)
+    assert packet_for_event(small, detail, environment="sandbox").occurred_at == f"{d.at(2):%Y-%m-%dT%H:%M:%SZ}"
+    rows = timeline(small, Scope(item_id=1), DAY).rows
+    assert rows["time (UTC)"].iloc[0] == f"{d.at(2):%Y-%m-%dT%H:%M:%SZ}"

@@ -85,6 +85,11 @@ class Filters:
     def active(self) -> bool:
         return bool(self.code or self.method or self.institution)
 
+    def describe(self) -> str:
+        parts = [f"{k} = {v}" for k, v in (("code", self.code), ("method", self.method),
+                                           ("institution", self.institution)) if v]
+        return ", ".join(parts)
+
 
 @dataclass(frozen=True)
 class TimelinePage:

@@ -99,7 +99,8 @@ elif result.view == "event":
 else:  # timeline
     tl = result.timeline
     st.subheader(f"Timeline: {result.scope.description}")
-    st.caption(f"{window.label}. Times in UTC and your local time ({tz_name or 'UTC'}). Newest first.")
+    shown_filters = f" Filters: {result.filters.describe()}." if result.filters and result.filters.active else ""
+    st.caption(f"{window.label}.{shown_filters} Times in UTC and your local time ({tz_name or 'UTC'}). Newest first.")
     if tl.rows.empty:
         empty_state("No events in this window.", "Try a longer window or fewer filters.")
     else:

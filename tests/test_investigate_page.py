@@ -70,6 +70,7 @@ def test_filter_links_from_other_pages_list_matching_events(small_url):
     at = open_page(code="ITEM_LOGIN_REQUIRED", window="24h")
     assert not at.exception
     assert list(at.dataframe[0].value["request_id"]) == [d.REQ_LOGIN_1, d.REQ_LOGIN_2]
+    assert "Filters: code = ITEM_LOGIN_REQUIRED." in at.caption[0].value
 
 
 def test_ambiguous_identifier_offers_links_to_pick(small_url):

@@ -23,7 +23,7 @@ from dashboard.identifiers import IdentifierError, Kind, Match, lookup, normalis
 from dashboard.page_links import investigate_url
 from dashboard.redaction import redact_arguments, redact_text, token_environment
 from dashboard.timewindow import TimeWindow
-from dashboard.triage import classify, link_status_hint
+from dashboard.triage import TriageClass, classify, link_status_hint, sql_triage_values
 
 PAGE_SIZE = 50
 MAX_ROWS = 5000  # rows reachable by paging or export; beyond that, narrow the window
@@ -63,14 +63,20 @@ class Scope:
     institution_id: str | None = None
 
 
+TRIAGE_VALUES = tuple(c.value for c in TriageClass)
+
+
 @dataclass(frozen=True)
 class Filters:
     code: str | None = None
     method: str | None = None
     institution: str | None = None
+    triage: str | None = None  # a TriageClass value, as the trends page links with `?triage=`
 
     @classmethod
-    def parse(cls, code: str | None, method: str | None, institution: str | None) -> Filters:
+    def parse(
+        cls, code: str | None, method: str | None, institution: str | None, triage: str | None = None
+    ) -> Filters:
         def clean(name: str, value: str | None) -> str | None:
             value = (value or "").strip()
             if not value:
@@ -79,16 +85,48 @@ class Filters:
                 raise InvestigateError(f"The {name} filter {value[:40]!r} is not a valid value.")
             return value
 
-        return cls(clean("code", code), clean("method", method), clean("institution", institution))
+        tri = (triage or "").strip() or None
+        if tri is not None and tri not in TRIAGE_VALUES:
+            raise InvestigateError(
+                f"The triage filter {tri[:40]!r} is not a triage class; use one of: {', '.join(TRIAGE_VALUES)}."
+            )
+        return cls(clean("code", code), clean("method", method), clean("institution", institution), tri)
 
     @property
     def active(self) -> bool:
-        return bool(self.code or self.method or self.institution)
+        return bool(self.code or self.method or self.institution or self.triage)
 
     def describe(self) -> str:
         parts = [f"{k} = {v}" for k, v in (("code", self.code), ("method", self.method),
-                                           ("institution", self.institution)) if v]
+                                           ("institution", self.institution), ("triage", self.triage)) if v]
         return ", ".join(parts)
+
+
+# Error types Plaid documents (shared/reference/plaid-api.md); their fallback
+# class comes from triage.classify so SQL and Python never disagree.
+_ERROR_TYPES = (
+    "INVALID_REQUEST", "INVALID_RESULT", "INVALID_INPUT", "INSTITUTION_ERROR", "RATE_LIMIT_EXCEEDED",
+    "API_ERROR", "ITEM_ERROR", "ASSET_REPORT_ERROR", "RECAPTCHA_ERROR", "OAUTH_ERROR", "PAYMENT_ERROR",
+    "BANK_TRANSFER_ERROR", "SANDBOX_ERROR", "TRANSACTIONS_ERROR", "TRANSFER_ERROR", "USER_ERROR",
+)
+
+
+def _triage_sql(alias: str) -> tuple[str, dict[str, Any]]:
+    """SQL for the row's triage label (as triage_label gives it), joined to the `tri` CTE."""
+    params: dict[str, Any] = {"tri_success": "success", "tri_unclassified": TriageClass.UNCLASSIFIED.value}
+    whens = []
+    for n, etype in enumerate(_ERROR_TYPES):
+        cls = classify(None, etype).triage_class
+        if cls is not TriageClass.UNCLASSIFIED:
+            whens.append(f"WHEN {alias}.error_type = :tri_type_{n} THEN :tri_type_class_{n}")
+            params[f"tri_type_{n}"] = etype
+            params[f"tri_type_class_{n}"] = cls.value
+    expr = (
+        f"CASE WHEN {alias}.error_code IS NULL AND {alias}.error_type IS NULL THEN :tri_success "
+        f"ELSE COALESCE((SELECT tri.triage_class FROM tri WHERE tri.error_code = {alias}.error_code), "
+        f"CASE {' '.join(whens)} ELSE :tri_unclassified END) END"
+    )
+    return expr, params
 
 
 @dataclass(frozen=True)
@@ -117,6 +155,8 @@ def _api_arm(scope: Scope, filters: Filters) -> str | None:
         conds.append("e.error_code = :code")
     if filters.method:
         conds.append("e.plaid_method = :method")
+    if filters.triage:
+        conds.append(f"{_triage_sql('e')[0]} = :triage")
     return (
         "SELECT 'api' AS source, e.id, e.created_at, e.plaid_method AS method, e.error_code, e.error_type, "
         "e.request_id, CAST(NULL AS text) AS link_session_id, i.plaid_item_id, "
@@ -141,6 +181,8 @@ def _link_arm(scope: Scope, filters: Filters) -> str | None:
         conds.append("l.error_code = :code")
     if filters.method:
         conds.append("'Link ' || l.type = :method")
+    if filters.triage:
+        conds.append(f"{_triage_sql('l')[0]} = :triage")
     return (
         "SELECT 'link', l.id, l.created_at, 'Link ' || l.type, l.error_code, l.error_type, l.request_id, "
         "l.link_session_id, NULL, NULL, l.user_id, l.status "
@@ -150,8 +192,9 @@ def _link_arm(scope: Scope, filters: Filters) -> str | None:
 
 def _timeline_sql(scope: Scope, filters: Filters) -> str:
     arms = [a for a in (_api_arm(scope, filters), _link_arm(scope, filters)) if a]
+    with_triage = f"WITH tri AS (SELECT * FROM {sql_triage_values()[0]}) " if filters.triage else ""
     return (
-        "SELECT * FROM (" + " UNION ALL ".join(f"({a})" for a in arms) + ") t "
+        with_triage + "SELECT * FROM (" + " UNION ALL ".join(f"({a})" for a in arms) + ") t "
         "ORDER BY created_at DESC, source, id DESC LIMIT :row_limit OFFSET :offset"
     )
 
@@ -166,6 +209,9 @@ def _params(scope: Scope, filters: Filters, window: TimeWindow) -> dict[str, Any
         "institution": filters.institution,
         "code": filters.code,
         "method": filters.method,
+        "triage": filters.triage,
+        **(sql_triage_values()[1] if filters.triage else {}),
+        **(_triage_sql("e")[1] if filters.triage else {}),
     }
 
 
@@ -377,6 +423,7 @@ class Request:
     code: str | None = None
     method: str | None = None
     institution: str | None = None
+    triage: str | None = None
     page: int = 1
 
 
@@ -407,7 +454,7 @@ def run(
     from dashboard.ticket import packet_for_event, packet_for_item  # ticket builds on event_detail
 
     try:
-        filters = Filters.parse(request.code, request.method, request.institution)
+        filters = Filters.parse(request.code, request.method, request.institution, request.triage)
         has_q = request.q is not None and bool(str(request.q).strip())
         # A typed identifier wins over an `event` left in the URL by the previous view.
         if request.event and not has_q:

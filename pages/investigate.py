@@ -28,7 +28,7 @@ q = st.text_input(
     bind="query-params",
     placeholder="request_id, link_session_id, plaid_item_id, item id, user id, username or ins_…",
 )
-with st.expander("Filters", expanded=any(st.query_params.get(k) for k in ("code", "method", "institution"))):
+with st.expander("Filters", expanded=any(st.query_params.get(k) for k in ("code", "method", "institution", "triage"))):
     c1, c2, c3 = st.columns(3)
     code = c1.text_input("Error code", key="code", on_change=back_to_first_page, bind="query-params")
     method = c2.text_input("Method", key="method", on_change=back_to_first_page, bind="query-params",
@@ -45,6 +45,7 @@ request = investigate.Request(
     code=code,
     method=method,
     institution=institution,
+    triage=st.query_params.get("triage"),
     page=int(page_no or 1),
 )
 tz_name = st.context.timezone

@@ -216,3 +216,36 @@ def test_times_are_utc_even_when_the_server_zone_is_not(small):
     assert packet_for_event(small, detail, environment="sandbox").occurred_at == f"{d.at(2):%Y-%m-%dT%H:%M:%SZ}"
     rows = timeline(small, Scope(item_id=1), DAY).rows
     assert rows["time (UTC)"].iloc[0] == f"{d.at(2):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def test_triage_filter_matches_the_python_classification(small):
+    from dashboard.investigate import TRIAGE_VALUES
+
+    with small.begin() as conn:  # codes the knowledge base lacks: classified by their type
+        conn.execute(text(
+            "INSERT INTO plaid_api_events_table (item_id, user_id, plaid_method, request_id, error_type,"
+            " error_code, created_at) VALUES (1, 1, 'itemGet', 'RqNewRateLimit1', 'RATE_LIMIT_EXCEEDED',"
+            " 'SOME_NEW_LIMIT', :t), (1, 1, 'itemGet', 'RqNewOddErr0001', 'ITEM_ERROR', 'SOME_NEW_CODE', :t)"
+        ), {"t": d.at(7)})
+    everything_ = timeline(small, Scope(), WEEK).rows
+    assert len(everything_) == 11
+    total = 0
+    for value in (*TRIAGE_VALUES, "success"):
+        if value == "success":
+            rows = everything_[everything_["triage"] == "success"]
+        else:
+            rows = timeline(small, Scope(), WEEK, Filters(triage=value)).rows
+            assert set(rows["triage"]) <= {value}
+            assert len(rows) == (everything_["triage"] == value).sum()
+        total += len(rows)
+    assert total == 11
+    plaid_side = timeline(small, Scope(), WEEK, Filters(triage="Plaid-side (ticket)")).rows
+    assert list(plaid_side["request_id"]) == [d.REQ_PLAID]
+    user_action = timeline(small, Scope(item_id=1, user_id=1), WEEK, Filters(triage="user action")).rows
+    assert list(user_action["request_id"]) == [d.REQ_LOGIN_1, d.REQ_LINK, d.REQ_LOGIN_2]
+    transient = timeline(small, Scope(), WEEK, Filters(triage="transient")).rows
+    assert list(transient["request_id"]) == ["RqNewRateLimit1", d.REQ_DOWN]
+    unclassified = timeline(small, Scope(), WEEK, Filters(triage="unclassified")).rows
+    assert list(unclassified["request_id"]) == ["RqNewOddErr0001"]
+    with pytest.raises(InvestigateError, match="not a triage class"):
+        Filters.parse(None, None, None, "users")

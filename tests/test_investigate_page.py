@@ -73,6 +73,14 @@ def test_filter_links_from_other_pages_list_matching_events(small_url):
     assert "Filters: code = ITEM_LOGIN_REQUIRED." in at.caption[0].value
 
 
+def test_triage_link_from_the_trends_page(small_url):
+    at = open_page(triage="Plaid-side (ticket)", window="24h")
+    assert not at.exception
+    assert list(at.dataframe[0].value["request_id"]) == [d.REQ_PLAID]
+    bad = open_page(triage="nonsense", window="24h")
+    assert "not a triage class" in bad.error[0].value
+
+
 def test_ambiguous_identifier_offers_links_to_pick(small_url):
     at = open_page(q="2")
     assert not at.exception

@@ -329,7 +329,7 @@ class EventDetail:
     environment: str | None  # from the token shape in the raw arguments, read before redaction
 
     @property
-    def created_at(self) -> datetime:
+    def created_at(self) -> datetime | None:
         return self.columns["created_at"]
 
     @property
@@ -338,6 +338,8 @@ class EventDetail:
 
     def times(self, tz_name: str | None) -> str:
         """When it happened, in UTC and in the viewer's zone."""
+        if self.created_at is None:
+            return "time not recorded"
         utc = self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         local = self.created_at.astimezone(local_zone(tz_name)).strftime("%Y-%m-%d %H:%M:%S %Z")
         return f"{utc} (UTC) · {local} (local)"
@@ -405,7 +407,8 @@ def event_detail(engine: Engine, ref: object) -> EventDetail | None:
         context = {"username": row["username"], "link_status_hint": link_status_hint(row["status"])}
         environment = None
     # The driver returns timestamptz in the server's zone; the dashboard speaks UTC.
-    columns["created_at"] = columns["created_at"].astimezone(timezone.utc)
+    if columns["created_at"] is not None:  # nullable in Pattern's schema, though it defaults to now()
+        columns["created_at"] = columns["created_at"].astimezone(timezone.utc)
     # Free-text columns pass through the redactor too: the event tables hold
     # whatever the server wrote.
     columns = {k: (redact_text(v) if isinstance(v, str) and k != "arguments" else v) for k, v in columns.items()}

@@ -183,7 +183,7 @@ def packet_for_event(engine: Engine, detail: EventDetail, *, environment: str) -
     """The packet for one event; `environment` is used when the arguments do not reveal it."""
     cols = detail.columns
     has_error = bool(detail.error_code or detail.error_type)
-    if has_error and detail.error_code:
+    if has_error and detail.error_code and detail.created_at is not None:
         similar, inst_count = _similar(engine, detail)
     else:
         similar, inst_count = Similar("this event only", 1 if has_error else 0, None, None), None

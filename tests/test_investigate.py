@@ -249,3 +249,17 @@ def test_triage_filter_matches_the_python_classification(small):
     assert list(unclassified["request_id"]) == ["RqNewOddErr0001"]
     with pytest.raises(InvestigateError, match="not a triage class"):
         Filters.parse(None, None, None, "users")
+
+
+def test_an_event_without_a_timestamp_still_gives_detail_and_packet(small):
+    with small.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO plaid_api_events_table (id, item_id, user_id, plaid_method, arguments, request_id,"
+            " error_type, error_code, created_at) VALUES (50, 1, 1, 'itemGet', 'not json', 'RqNoTimestamp01',"
+            " 'ITEM_ERROR', 'UNSUPPORTED_RESPONSE', NULL)"
+        ))
+    result = run(small, Request(q="RqNoTimestamp01"), DAY, environment="sandbox")
+    assert result.view == "event"
+    assert result.event.times("UTC") == "time not recorded"
+    assert (result.packet.occurred_at, result.packet.similar_count) == ("", 1)
+    assert result.event.arguments == "not json"

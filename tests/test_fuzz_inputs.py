@@ -95,6 +95,9 @@ PAGE_INPUTS: list[tuple[str, tuple[str, ...], dict[str, str]]] = [
     ("trends", ("method", "code", "institution", "triage"), {"window": "7d"}),
     ("health", ("institution", "code", "user"), {"view": "Items", "window": "7d"}),
     ("health", ("item",), {}),
+    ("investigate", ("q",), {}),
+    ("investigate", ("code", "method", "institution", "triage"), {"q": "ins_109508"}),
+    ("investigate", ("event", "kind"), {}),
 ]
 
 

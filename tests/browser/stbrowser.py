@@ -130,7 +130,16 @@ def screenshot(page, name: str) -> Path:
     """Save a full-page screenshot under docs/screenshots/ (committed, shown in the README)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    # The main area scrolls inside a fixed-height app, so full_page alone shows one
+    # screen: grow the viewport to the content (capped), shoot, and restore it.
+    size = page.viewport_size or {"width": 1400, "height": 1000}
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 0; }"
+    )
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 40, 4000))})
+    page.wait_for_timeout(300)
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
     return path
 
 
@@ -138,3 +147,12 @@ def choose_window(page, key: str) -> None:
     """Click a window preset (1h/24h/7d/30d/custom) of ui.window_picker and wait for the rerun."""
     page.locator('[data-testid="stButtonGroup"]').first.get_by_text(key, exact=True).click()
     wait_idle(page)
+
+
+def wait_for_text(page, text: str, timeout: float = 60) -> None:
+    """Wait until the main area shows `text`.
+
+    On a loaded machine the browser can paint a finished run seconds after the
+    server reports it, so checks of specific content wait for that content.
+    """
+    page.locator('[data-testid="stMain"]').get_by_text(text).first.wait_for(timeout=timeout * 1000)

@@ -115,13 +115,11 @@ else:  # timeline
         e1, e2 = st.columns(2)
         with e1:
             csv_download(tl.rows, "investigate-timeline-page.csv", label="Download this page (CSV)")
-        e2.download_button(
-            f"Download the newest {investigate.MAX_ROWS:,} (CSV)",
-            data=lambda: investigate.timeline_csv(ctx.engine, result.scope, window, result.filters, tz_name=tz_name),
-            file_name="investigate-timeline.csv",
-            mime="text/csv",
-            key="csv_all",
-            icon="⬇️",
-        )
+        # Built on request through guarded(), so a database failure here is a message, not a broken download.
+        if e2.button(f"Prepare the newest {investigate.MAX_ROWS:,} (CSV)", key="csv_all_prepare"):
+            full = guarded(investigate.timeline_csv, ctx.engine, result.scope, window, result.filters,
+                           tz_name=tz_name)
+            e2.download_button("Download the full export (CSV)", full, file_name="investigate-timeline.csv",
+                               mime="text/csv", key="csv_all", icon="⬇️", on_click="ignore")
     if result.packet is not None:
         show_packet(result.packet)

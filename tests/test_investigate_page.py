@@ -145,3 +145,24 @@ def test_typing_a_new_identifier_starts_at_page_one(small_url):
     assert not at.exception
     assert at.number_input(key="page").value == 1
     assert list(at.dataframe[0].value["method"]) == ["accountsGet", "Link exit"]
+
+
+def test_full_export_is_prepared_on_request_and_a_database_failure_is_a_message(small_url, db):
+    at = open_page(q=d.ITEM_1, window="30d")
+    assert not at.exception
+    labels = [b.label for b in at.get("download_button")]
+    assert "Download the full export (CSV)" not in labels
+    at.button(key="csv_all_prepare").click().run()
+    assert not at.exception
+    assert "Download the full export (CSV)" in [b.label for b in at.get("download_button")]
+
+    # The export query fails (table renamed under the page): a clear message, no traceback.
+    with db.begin() as conn:
+        conn.execute(text("ALTER TABLE link_events_table RENAME TO link_events_gone"))
+    try:
+        at.button(key="csv_all_prepare").click().run()
+        assert not at.exception
+        assert at.error, "the failure must be shown"
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("ALTER TABLE link_events_gone RENAME TO link_events_table"))

@@ -360,6 +360,7 @@ def _institution_get(h: _Handler, body: dict[str, Any], scenario: str) -> None:
             "country_codes": ["US"],
             "routing_numbers": [],
             "oauth": False,
+            "connection_availability": "SUPPORTED",
         },
         "request_id": _request_id(),
     })

@@ -213,7 +213,7 @@ def run_batch(
     cancel: threading.Event | None = None,
     on_progress: Callable[[int, int, ActionResult | None], None] | None = None,
     production_confirmed: bool = False,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] | None = None,
 ) -> BatchOutcome:
     """Run the plan once. `on_progress(done, total, last)` is called on this thread, so a
     Streamlit page may draw from it; if it raises (e.g. the user pressed Cancel and
@@ -230,6 +230,7 @@ def run_batch(
                      outcome="refused: same batch already running", details={"items": plan.count})
         raise
     cancel = cancel or threading.Event()
+    sleep = sleep or cancel.wait  # a backoff wait ends early on cancel
     limiter = limiter or shared_limiter()
     started = time.monotonic()
     results: list[ActionResult] = []

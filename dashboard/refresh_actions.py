@@ -112,7 +112,7 @@ class _Runner:
     """Makes the calls of one action on one item, paced and retried."""
 
     def __init__(self, client: LoggedPlaidClient, limiter: RateLimiter, cancel: threading.Event | None,
-                 sleep: Callable[[float], None], result: ActionResult, endpoint: str) -> None:
+                 sleep: Callable[[float], object], result: ActionResult, endpoint: str) -> None:
         self.client, self.limiter, self.cancel, self.sleep = client, limiter, cancel, sleep
         self.result, self.endpoint = result, endpoint
 
@@ -130,10 +130,9 @@ class _Runner:
             self.result.rate_limited += 1
             delay = BACKOFF_BASE_S * (2**attempt)
             attempt += 1
-            if self.cancel is not None and self.cancel.wait(delay):
+            self.sleep(delay)
+            if self.cancel is not None and self.cancel.is_set():
                 return res
-            if self.cancel is None:
-                self.sleep(delay)
 
 
 def _set_status(conn: Connection, item: ItemRef, status: str) -> None:
@@ -159,7 +158,7 @@ def run_action(
     *,
     limiter: RateLimiter | None = None,
     cancel: threading.Event | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> ActionResult:
     """Run one action on one item; never raises for a Plaid failure (LogWriteError does raise)."""
     spec = ACTIONS.get(action)

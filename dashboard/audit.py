@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.database import read_frame
 from dashboard.redaction import redact_value
-from dashboard.timewindow import TimeWindow
+from dashboard.timewindow import PRESETS, TimeWindow
 
 DEFAULT_ROW_LIMIT = 500
 
@@ -68,9 +68,15 @@ def audit_frame(engine: Engine, window: TimeWindow, *, row_limit: int = DEFAULT_
                array_to_string(a.request_ids[1:20], ' ') AS request_ids,
                a.details::text AS details
         FROM dashboard_audit_log a
-        WHERE a.created_at >= :start AND a.created_at < :end
+        WHERE a.created_at >= :start AND (CAST(:end AS timestamptz) IS NULL OR a.created_at < :end)
         ORDER BY a.created_at DESC, a.id DESC
         LIMIT :row_limit
         """,
-        {**window.params(), "row_limit": row_limit},
+        {**open_ended(window), "row_limit": row_limit},
     )
+
+
+def open_ended(window: TimeWindow) -> dict[str, object]:
+    """A preset window ("last 24 h") runs up to this second, not to the minute utc_now
+    floors to: an action just taken must show in the trail at once."""
+    return {"start": window.start, "end": window.end if window.key not in PRESETS else None}

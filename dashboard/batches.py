@@ -316,9 +316,10 @@ def recent_batches(engine: Engine, window: TimeWindow, *, row_limit: int = 50) -
     return read_frame(
         engine,
         "SELECT id, started_at, finished_at, actor, action, plaid_env, state, done, total "
-        "FROM dashboard_admin_batches WHERE started_at >= :start AND started_at < :end "
+        "FROM dashboard_admin_batches WHERE started_at >= :start "
+        "AND (CAST(:end AS timestamptz) IS NULL OR started_at < :end) "
         "ORDER BY started_at DESC, id DESC LIMIT :row_limit",
-        {**window.params(), "row_limit": row_limit},
+        {**audit.open_ended(window), "row_limit": row_limit},
     )
 
 

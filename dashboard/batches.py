@@ -288,6 +288,8 @@ def run_batch(
         if summary.id not in seen:
             results.append(ActionResult(summary.id, summary.plaid_item_id, summary.institution, plan.action,
                                         "cancelled", message="Cancelled before the call."))
+    order = {s.id: n for n, s in enumerate(plan.items)}
+    results.sort(key=lambda r: order.get(r.item_id, len(order)))  # plan order, not completion order
     _save_progress(engine, batch_id, results, state)
     summary_counts: dict[str, int] = {}
     for r in results:

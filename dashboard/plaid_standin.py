@@ -229,11 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.state.slow_seconds)
             return False
         if scenario == LOGIN_REQUIRED and not applies_to_reset:
-            self._error(
-                400, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED",
-                "the login details of this item have changed (credentials, MFA, or required user action) "
-                "and a user login is required to update this information.",
-            )
+            self._error(400, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED", _LOGIN_MESSAGE)
             return True
         if scenario == INSTITUTION_DOWN:
             self._error(400, "INSTITUTION_ERROR", "INSTITUTION_DOWN",
@@ -291,10 +287,21 @@ def _accounts(token: str, account_ids: list[str] | None) -> list[dict[str, Any]]
     return out
 
 
+_LOGIN_MESSAGE = (
+    "the login details of this item have changed (credentials, MFA, or required user action) "
+    "and a user login is required to update this information."
+)
+
+
 def _item_get(h: _Handler, body: dict[str, Any], scenario: str) -> None:
-    if h._scenario_failure(scenario):
+    item = _item(body["access_token"], scenario)
+    if scenario == LOGIN_REQUIRED:
+        # /item/get does not fail for a broken Item: it answers 200 with the Item's error.
+        item["error"] = {k: v for k, v in plaid_error("ITEM_ERROR", "ITEM_LOGIN_REQUIRED", _LOGIN_MESSAGE).items()
+                         if k != "request_id"}
+    elif h._scenario_failure(scenario):
         return
-    h._send(200, {"item": _item(body["access_token"], scenario), "request_id": _request_id()})
+    h._send(200, {"item": item, "request_id": _request_id()})
 
 
 def _transactions_refresh(h: _Handler, body: dict[str, Any], scenario: str) -> None:

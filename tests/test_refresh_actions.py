@@ -201,8 +201,10 @@ def test_reset_login_in_sandbox_then_status_reports_login_required(setup):
     assert res.outcome == "ok" and res.status_after == "bad"
     res2 = _act(client, "item_status", load_items(db, [ids["item-ok"]])[0])
     assert res2.error_code == "ITEM_LOGIN_REQUIRED"
+    # /item/get itself succeeds (no error on the row); the Item's own error makes it bad.
+    assert res2.triage == "user action" and res2.status_after == "bad" and res2.request_ids
     assert [(r["plaid_method"], r["error_code"]) for r in events(db)] == [
-        ("sandboxItemResetLogin", None), ("itemGet", "ITEM_LOGIN_REQUIRED")]
+        ("sandboxItemResetLogin", None), ("itemGet", None)]
 
 
 def test_reset_login_refused_in_production(setup, standin):

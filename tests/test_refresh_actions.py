@@ -242,3 +242,20 @@ def test_make_client_without_credentials_uses_the_standin(db):
     real = make_client(load_settings({"PLAID_CLIENT_ID": "id", "PLAID_SECRET": "s", "PLAID_ENV": "production"}), db)
     assert not real.simulated and real.plaid_env == "production"
     assert real.api.api_client.configuration.host == "https://production.plaid.com"
+
+
+def test_sync_changes_are_stored_like_patterns_server(db):
+    from dashboard.refresh_actions import apply_transactions
+
+    add_items(db, [("item-x", TOKENS["item-ok"], "ins_109508")], accounts=1)
+    added = {"transaction_id": "txn-1", "account_id": "acct-item-x-0", "category_id": "13005000",
+             "category": ["Food and Drink", "Restaurants"], "payment_channel": "in store", "name": "Cafe",
+             "amount": 4.5, "iso_currency_code": "USD", "unofficial_currency_code": None,
+             "date": "2026-11-30", "pending": False, "account_owner": None}
+    with db.begin() as conn:
+        apply_transactions(conn, [added, {**added, "transaction_id": "txn-2", "amount": 9}], [])
+        apply_transactions(conn, [{**added, "amount": 5.25, "pending": True}], [{"transaction_id": "txn-2"}])
+    with db.connect() as conn:
+        rows = conn.execute(text("SELECT plaid_transaction_id, category, type, name, amount, date::text, pending "
+                                 "FROM transactions_table")).all()
+    assert [tuple(r) for r in rows] == [("txn-1", "Food and Drink", "in store", "Cafe", 5.25, "2026-11-30", True)]

@@ -29,7 +29,14 @@ from dashboard import audit
 from dashboard.database import read_frame, read_rows
 from dashboard.plaid_client import LoggedPlaidClient, LogWriteError
 from dashboard.rate_limits import Cancelled, RateLimiter, shared_limiter
-from dashboard.refresh_actions import ACTIONS, ActionNotAllowed, ActionResult, load_items, run_action
+from dashboard.refresh_actions import (
+    ACTIONS,
+    RESULT_COLUMNS,
+    ActionNotAllowed,
+    ActionResult,
+    load_items,
+    run_action,
+)
 from dashboard.timewindow import TimeWindow
 
 _log = logging.getLogger(__name__)
@@ -214,6 +221,7 @@ def run_batch(
     on_progress: Callable[[int, int, ActionResult | None], None] | None = None,
     production_confirmed: bool = False,
     sleep: Callable[[float], object] | None = None,
+    on_claimed: Callable[[int], None] | None = None,
 ) -> BatchOutcome:
     """Run the plan once. `on_progress(done, total, last)` is called on this thread, so a
     Streamlit page may draw from it; if it raises (e.g. the user pressed Cancel and
@@ -229,6 +237,8 @@ def run_batch(
         audit.record(engine, actor=actor, action=plan.action, plaid_env=plan.plaid_env, item_ids=item_ids,
                      outcome="refused: same batch already running", details={"items": plan.count})
         raise
+    if on_claimed is not None:
+        on_claimed(batch_id)
     cancel = cancel or threading.Event()
     sleep = sleep or cancel.wait  # a backoff wait ends early on cancel
     limiter = limiter or shared_limiter()
@@ -331,4 +341,7 @@ def batch_results(engine: Engine, batch_id: int) -> list[dict[str, Any]]:
         "SELECT results FROM dashboard_admin_batches WHERE id = :id LIMIT :row_limit",
         {"id": batch_id, "row_limit": 1},
     )
-    return list(rows[0]["results"]) if rows else []
+    if not rows:
+        return []
+    # jsonb does not keep key order; give the rows back in the order the page shows them.
+    return [{k: r.get(k) for k in RESULT_COLUMNS} for r in rows[0]["results"]]

@@ -91,6 +91,9 @@ class ActionResult:
         }
 
 
+RESULT_COLUMNS = tuple(ActionResult(0, "", "", "", "").as_row())
+
+
 def load_items(engine: Engine, item_ids: Sequence[int]) -> list[ItemRef]:
     """Items with their tokens, for the server side only (ItemRef hides the token in repr)."""
     if not item_ids:

@@ -73,16 +73,22 @@ if plan is not None:
         typed = st.text_input("Production: type PRODUCTION to confirm", key="admin_prod_confirm")
         production_ok = typed.strip() == "PRODUCTION"
     if st.button("Run", type="primary", disabled=not (confirmed and production_ok), key="admin_run"):
-        st.button("Cancel", key="admin_cancel", help="Calls in flight finish and are logged; the rest are skipped.")
+        cancel_slot = st.empty()
+        cancel_slot.button("Cancel", key="admin_cancel",
+                           help="Calls in flight finish and are logged; the rest are skipped.")
         bar = st.progress(0.0, text=f"0 / {plan.count}")
+
+        def show_batch(batch_id: int) -> None:
+            # Results below (and after a Cancel rerun) show this batch.
+            st.session_state["admin_batch"] = batch_id
 
         def progress(done: int, total: int, last: object) -> None:
             bar.progress(done / max(total, 1), text=f"{done} / {total}")
 
         try:
             outcome = batches.run_batch(client, plan, actor, on_progress=progress,
-                                        production_confirmed=production_ok)
-            st.session_state["admin_last_batch"] = outcome.batch_id
+                                        production_confirmed=production_ok, on_claimed=show_batch)
+            cancel_slot.empty()
             st.success(f"Batch {outcome.state}: "
                        + ", ".join(f"{v} {k}" for k, v in sorted(outcome.summary.items())))
         except batches.BatchAlreadyRunning as exc:
@@ -96,8 +102,9 @@ if recent.empty:
     empty_state("No batch ran in this window.")
 else:
     ids = recent["id"].tolist()
-    last = st.session_state.get("admin_last_batch")
-    chosen = st.selectbox("Batch", ids, index=ids.index(last) if last in ids else 0, key="admin_batch",
+    if st.session_state.get("admin_batch") not in ids:
+        st.session_state.pop("admin_batch", None)
+    chosen = st.selectbox("Batch", ids, key="admin_batch",
                           format_func=lambda b: " · ".join(
                               str(v) for v in recent.loc[recent["id"] == b,
                                                          ["id", "action", "state", "actor"]].iloc[0]))

@@ -67,6 +67,7 @@ def test_batch_from_health_link_runs_and_is_audited(app_env, db_url):
     assert not at.exception, at.exception
     assert any("Batch finished: 1 error, 1 ok" in s.value for s in at.success)
     results = at.dataframe[1].value
+    assert list(results.columns[:4]) == ["plaid_item_id", "institution", "action", "outcome"]
     assert results[["plaid_item_id", "outcome", "error_code", "triage", "status_after"]].values.tolist() == [
         ["p1", "ok", "", "", "good"], ["p2", "error", "ITEM_LOGIN_REQUIRED", "user action", "bad"]]
     trail = at.dataframe[2].value

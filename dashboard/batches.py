@@ -345,3 +345,14 @@ def batch_results(engine: Engine, batch_id: int) -> list[dict[str, Any]]:
         return []
     # jsonb does not keep key order; give the rows back in the order the page shows them.
     return [{k: r.get(k) for k in RESULT_COLUMNS} for r in rows[0]["results"]]
+
+
+def running_count(engine: Engine) -> int:
+    """Batches running now (in any process or tab)."""
+    rows = read_rows(
+        engine,
+        "SELECT count(*) AS n FROM (SELECT 1 FROM dashboard_admin_batches WHERE state = 'running' "
+        "AND heartbeat_at >= now() - make_interval(secs => :stale) LIMIT :row_limit) r",
+        {"stale": STALE_AFTER_S, "row_limit": 1000},
+    )
+    return int(rows[0]["n"])

@@ -74,7 +74,8 @@ if plan is not None:
         production_ok = typed.strip() == "PRODUCTION"
     if st.button("Run", type="primary", disabled=not (confirmed and production_ok), key="admin_run"):
         cancel_slot = st.empty()
-        cancel_slot.button("Cancel", key="admin_cancel",
+        cancel_slot.button("Cancel", key="admin_cancel", on_click=st.session_state.__setitem__,
+                           args=("admin_show_newest", True),
                            help="Calls in flight finish and are logged; the rest are skipped.")
         bar = st.progress(0.0, text=f"0 / {plan.count}")
 
@@ -96,29 +97,46 @@ if plan is not None:
         except LogWriteError as exc:
             st.error(str(exc), icon="🛑")
 
-st.subheader("3 · Results")
-recent = guarded(batches.recent_batches, ctx.engine, window)
-if recent.empty:
-    empty_state("No batch ran in this window.")
-else:
-    ids = recent["id"].tolist()
-    if st.session_state.get("admin_batch") not in ids:
-        st.session_state.pop("admin_batch", None)
-    chosen = st.selectbox("Batch", ids, key="admin_batch",
-                          format_func=lambda b: " · ".join(
-                              str(v) for v in recent.loc[recent["id"] == b,
-                                                         ["id", "action", "state", "actor"]].iloc[0]))
-    results = pd.DataFrame(guarded(batches.batch_results, ctx.engine, int(chosen)))
-    if results.empty:
-        empty_state("This batch has no results yet.")
-    else:
-        st.dataframe(results, hide_index=True)
-        csv_download(results, f"batch-{chosen}.csv", key="admin_results_csv")
 
-st.subheader("Audit trail")
-trail = guarded(audit.audit_frame, ctx.engine, window)
-if trail.empty:
-    empty_state("No admin action in this window.")
-else:
-    st.dataframe(trail, hide_index=True)
-    csv_download(trail, "admin-audit.csv", key="admin_audit_csv")
+def results_and_audit(was_running: bool) -> None:
+    recent = guarded(batches.recent_batches, ctx.engine, window)
+    running = bool((recent["state"] == "running").any()) if not recent.empty else False
+    if was_running and not running:
+        st.rerun()  # back to a full run, which stops the auto-refresh
+    st.subheader("3 · Results")
+    if recent.empty:
+        empty_state("No batch ran in this window.")
+    else:
+        ids = recent["id"].tolist()
+        if st.session_state.pop("admin_show_newest", False) or st.session_state.get("admin_batch") not in ids:
+            st.session_state["admin_batch"] = ids[0]
+        chosen = st.selectbox("Batch", ids, key="admin_batch",
+                              format_func=lambda b: " · ".join(
+                                  str(v) for v in recent.loc[recent["id"] == b,
+                                                             ["id", "action", "actor", "started_at"]].iloc[0]))
+        row = recent.loc[recent["id"] == chosen].iloc[0]
+        if row["state"] == "running":
+            st.info(f"Batch {chosen} is running: {row['done']} of {row['total']} done. "
+                    "This view refreshes every 2 s.", icon="⏳")
+        else:
+            st.caption(f"Batch {chosen}: {row['state']}, {row['done']} of {row['total']} items.")
+        results = pd.DataFrame(guarded(batches.batch_results, ctx.engine, int(chosen)))
+        if results.empty:
+            empty_state("This batch has no results yet.")
+        else:
+            st.dataframe(results, hide_index=True)
+            csv_download(results, f"batch-{chosen}.csv", key="admin_results_csv")
+
+    st.subheader("Audit trail")
+    trail = guarded(audit.audit_frame, ctx.engine, window)
+    if trail.empty:
+        empty_state("No admin action in this window.")
+    else:
+        st.dataframe(trail, hide_index=True)
+        csv_download(trail, "admin-audit.csv", key="admin_audit_csv")
+
+
+# A cancelled (or other tab's) batch finishes after this run has drawn the page:
+# while one is running, the results and the audit refresh themselves.
+running_now = guarded(batches.running_count, ctx.engine) > 0
+st.fragment(results_and_audit, run_every="2s" if running_now else None)(running_now)

@@ -84,3 +84,44 @@ def test_fresh_server_refuses_direct_admin_visit(db_url, tmp_path, local_admin):
     else:
         assert "Access denied" in main and "DASHBOARD_LOCAL_ADMIN" in main
         assert "Choose items" not in main and "Audit trail" not in main
+
+
+def test_cancel_in_a_real_browser_stops_the_batch(db_url, tmp_path):
+    from admin_helpers import add_items, events
+    from playwright.sync_api import sync_playwright
+    from sqlalchemy import text
+
+    from dashboard.database import make_engine
+
+    engine = make_engine(db_url)
+    # 40 slow items (3 s each in the app's stand-in), 8 at a time: about 15 s unless cancelled.
+    add_items(engine, [(f"slow{k:02d}", f"access-sandbox-slow-{k:02d}", "ins_slow") for k in range(40)])
+    proc, port = _start(db_url, tmp_path, DASHBOARD_LOCAL_ADMIN="1")
+    idle = "[data-testid='stApp'][data-test-script-state='notRunning']"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/admin?institution=ins_slow", timeout=60_000)
+            page.wait_for_selector(idle, timeout=60_000)
+            page.get_by_text("I confirm 40").click()
+            page.wait_for_selector("button:has-text('Run'):not([disabled])", timeout=30_000)
+            page.get_by_role("button", name="Run").click()
+            page.get_by_role("button", name="Cancel").wait_for(timeout=30_000)
+            time.sleep(2)
+            page.get_by_role("button", name="Cancel").click()
+            # The page refreshes itself until the cancelled batch is recorded.
+            page.get_by_text("cancelled, 40 of 40 items").wait_for(timeout=60_000)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    with engine.connect() as conn:
+        state, results = conn.execute(text("SELECT state, results FROM dashboard_admin_batches")).one()
+        outcome = conn.execute(text("SELECT outcome FROM dashboard_audit_log")).scalar_one()
+    logged = len(events(engine))
+    engine.dispose()
+    assert state == "cancelled"
+    assert 0 < logged < 40  # in-flight calls finished and were logged, the rest never went out
+    assert sum(r["outcome"] == "cancelled" for r in results) == 40 - logged
+    assert outcome == f"cancelled: {40 - logged} cancelled, {logged} ok"

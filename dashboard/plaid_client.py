@@ -139,17 +139,18 @@ class LoggedPlaidClient:
         timeout: tuple[float, float] | None = None,
     ) -> CallResult:
         """Call `PlaidApi.<method>` (snake_case) with a request model built from `request`."""
-        model_cls = _request_model(method)
         body = dict(request)
         if item is not None:
             body["access_token"] = item.access_token
+        # Built before the try: an invalid request is our bug and never reached Plaid, so no row.
+        model = _request_model(method)(**body)
         plaid_method = camel_case(method)
         arguments = redacted_arguments(body)
         data = None
         request_id = error_type = error_code = error_message = None
         http_status: int | None = None
         try:
-            response = getattr(self.api, method)(model_cls(**body), _request_timeout=timeout or self.timeout)
+            response = getattr(self.api, method)(model, _request_timeout=timeout or self.timeout)
             data = plaid.ApiClient.sanitize_for_serialization(response)
             request_id = data.get("request_id") if isinstance(data, dict) else None
             http_status = 200

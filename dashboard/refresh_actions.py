@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from dashboard.database import read_rows
 from dashboard.plaid_client import CallResult, ItemRef, LoggedPlaidClient
-from dashboard.rate_limits import RateLimiter, shared_limiter
+from dashboard.rate_limits import Cancelled, RateLimiter, shared_limiter
 from dashboard.triage import classify
 
 
@@ -172,7 +172,16 @@ def run_action(
     result = ActionResult(item.id, item.plaid_item_id, item.plaid_institution_id, action, "ok",
                           status_before=item.status, status_after=item.status)
     runner = _Runner(client, limiter or shared_limiter(), cancel, sleep, result, spec.endpoint)
-    engine = client.engine
+    try:
+        return _run(runner, action, item, result)
+    except Cancelled:
+        result.outcome = "cancelled"
+        result.message = f"Cancelled after {result.calls} call(s)." if result.calls else "Cancelled before the call."
+        return result
+
+
+def _run(runner: _Runner, action: str, item: ItemRef, result: ActionResult) -> ActionResult:
+    engine = runner.client.engine
     new_status: str | None = None
     if action == "item_status":
         res = runner.call("item_get", {}, item)

@@ -259,3 +259,12 @@ def test_sync_changes_are_stored_like_patterns_server(db):
         rows = conn.execute(text("SELECT plaid_transaction_id, category, type, name, amount, date::text, pending "
                                  "FROM transactions_table")).all()
     assert [tuple(r) for r in rows] == [("txn-1", "Food and Drink", "in store", "Cafe", 5.25, "2026-11-30", True)]
+
+
+def test_invalid_request_is_our_bug_and_never_logged_as_a_call(setup):
+    db, client, items, _ = setup
+    from plaid import ApiTypeError
+
+    with pytest.raises(ApiTypeError, match="count"):
+        client.call("transactions_sync", {"count": "many"}, item=items["item-ok"])
+    assert events(db) == []

@@ -91,3 +91,22 @@ def test_no_filter_shows_the_audit_but_no_run_button(app_env, db_url):
     assert not [b for b in at.button if b.key == "admin_run"]
     assert any("Pick items first" in i.value for i in at.info)
     assert any("No admin action" in i.value for i in at.info)
+
+
+def test_production_needs_typed_confirmation_and_has_no_reset_login(app_env, db_url):
+    engine = make_engine(db_url)
+    add_items(engine, [("p1", "access-production-healthy-1", "ins_1")])
+    engine.dispose()
+    # Fake credentials: the page builds a real Plaid client but nothing runs, so nothing is sent.
+    app_env(db_url, DASHBOARD_LOCAL_ADMIN="1", PLAID_CLIENT_ID="id", PLAID_SECRET="secret", PLAID_ENV="production")
+    at = _page(items="p1").run()
+    assert not at.exception, at.exception
+    assert any("Production Plaid" in e.value for e in at.error)
+    assert not any("simulated" in w.value for w in at.warning)
+    assert at.selectbox(key="admin_action").options == [
+        "Item status (/item/get)", "Transactions refresh (/transactions/refresh)",
+        "Transactions sync (/transactions/sync)", "Balance refresh (/accounts/balance/get)"]
+    at.checkbox(key="admin_confirm").check().run()
+    assert at.button(key="admin_run").disabled
+    at.text_input(key="admin_prod_confirm").input("PRODUCTION").run()
+    assert not at.button(key="admin_run").disabled

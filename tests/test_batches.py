@@ -76,10 +76,14 @@ def test_plan_counts_billed_calls(db):
     assert plan_batch("transactions_refresh", items, "sandbox").min_duration_s == 120.0
 
 
-def test_500_item_batch_logs_every_call_once_within_the_limits(db, standin):
+@pytest.mark.parametrize(("action", "endpoint", "method"), [
+    ("item_status", "/item/get", "itemGet"),
+    ("balance_refresh", "/accounts/balance/get", "accountsBalanceGet"),
+])
+def test_500_item_batch_logs_every_call_once_within_the_limits(db, standin, action, endpoint, method):
     ids = add_items(db, [(f"p{k:03d}", f"access-sandbox-healthy-{k:03d}", "ins_1") for k in range(500)])
     client = client_for(db, standin)
-    plan = plan_batch("item_status", select_items(db, BatchCriteria(institution="ins_1")), "sandbox")
+    plan = plan_batch(action, select_items(db, BatchCriteria(institution="ins_1")), "sandbox")
     progress: list[int] = []
     started = time.monotonic()
     outcome = run_batch(client, plan, "tester", concurrency=8, limiter=RateLimiter(),
@@ -89,19 +93,19 @@ def test_500_item_batch_logs_every_call_once_within_the_limits(db, standin):
     rows = events(db)
     assert len(rows) == 500
     assert sorted(r["item_id"] for r in rows) == sorted(ids.values())  # each item exactly once
-    assert {r["plaid_method"] for r in rows} == {"itemGet"} and all(r["error_code"] is None for r in rows)
+    assert {r["plaid_method"] for r in rows} == {method} and all(r["error_code"] is None for r in rows)
     assert len({r["request_id"] for r in rows}) == 500
     stats = standin.state.stats
-    assert stats.calls["/item/get"] == 500 and stats.rate_limited.get("/item/get", 0) == 0
-    assert stats.max_item_per_minute["/item/get"] == 1
+    assert stats.calls[endpoint] == 500 and stats.rate_limited.get(endpoint, 0) == 0
+    assert stats.max_item_per_minute[endpoint] == 1
     assert progress[-1] == 500 and progress == sorted(progress)
     [a] = _audit_rows(db)
-    assert (a["actor"], a["action"], a["outcome"]) == ("tester", "item_status", "finished: 500 ok")
+    assert (a["actor"], a["action"], a["outcome"]) == ("tester", action, "finished: 500 ok")
     assert sorted(a["item_ids"]) == sorted(ids.values()) and len(a["request_ids"]) == 500
-    assert a["details"]["calls"] == 500
-    print(f"\n500-item batch: {elapsed:.1f} s, {stats.calls['/item/get']} calls, "
-          f"{stats.rate_limited.get('/item/get', 0)} rate limited, "
-          f"peak {stats.max_client_per_minute['/item/get']} calls/min per client")
+    assert a["details"]["calls"] == 500 and a["details"]["billed_calls"] == plan.billed_calls
+    print(f"\n500-item {action} batch: {elapsed:.1f} s, {stats.calls[endpoint]} calls, "
+          f"{stats.rate_limited.get(endpoint, 0)} rate limited, "
+          f"peak {stats.max_client_per_minute[endpoint]} calls/min per client")
 
 
 def test_batch_paces_itself_to_the_per_client_limit(db):

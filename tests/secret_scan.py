@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from plaid_faults import FAULT_INSTITUTION
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -125,4 +126,5 @@ def deep_links(url: str) -> list[str]:
         f"investigate?event={event_id}",
         "admin",
         f"admin?item={plaid_item_id}",
+        f"admin?institution={FAULT_INSTITUTION}",  # items, and batch results once a batch ran
     ]

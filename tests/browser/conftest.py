@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+from plaid_faults import add_fault_items
 from secret_scan import KnownSecrets, with_known_secrets
 from stbrowser import CHROMIUM, DashboardServer
 
@@ -73,6 +74,7 @@ def known_secrets_url(new_database, seed_anchor: datetime) -> tuple[str, KnownSe
     url = new_database()
     engine = make_engine(url)
     seed(engine, events=SEED_EVENTS, seed_value=7, anchor=seed_anchor)
+    add_fault_items(engine)  # for the admin batch; their tokens are secrets too
     engine.dispose()
     return with_known_secrets(url)
 

@@ -12,8 +12,13 @@ import csv
 import io
 import json
 
+from plaid_faults import FAULT_INSTITUTION, FAULT_ITEMS, logged_calls
 from secret_scan import Capture
+from sqlalchemy import text
 from stbrowser import assert_no_exception, error_texts, main_text, open_page, screenshot, wait_for_text, wait_idle
+
+from dashboard.database import make_engine
+from dashboard.refresh_actions import MAX_RATE_LIMIT_RETRIES
 
 
 def _download(page, name: str) -> bytes:
@@ -93,3 +98,42 @@ def test_health_list_to_item_detail(page, dashboard):
     wait_for_text(page, "flagged")
     assert_no_exception(page)
     screenshot(page, "flow-6-health-institutions")
+
+
+def test_admin_batch_against_the_plaid_standin_with_faults(page, dashboard, dashboard_url):
+    """A batch over items whose stand-in answers are 500, 429 and malformed JSON between
+    healthy (and slow) ones: it runs to the end, says so, and logged every call."""
+    open_page(page, dashboard.base_url, f"admin?institution={FAULT_INSTITUTION}")
+    wait_for_text(page, "Choose the action and confirm")
+    assert_no_exception(page)
+    assert "Plaid is simulated" in main_text(page)
+    page.get_by_text(f"I confirm {len(FAULT_ITEMS)} ×").click()
+    wait_idle(page)
+    screenshot(page, "flow-7-admin-confirm")
+
+    page.get_by_role("button", name="Run", exact=True).click()
+    # Three 429 retries back off 2 + 4 + 8 s before the batch can finish.
+    wait_for_text(page, "Batch finished", timeout=180)
+    wait_idle(page, timeout=60)
+    assert_no_exception(page)
+    success = page.locator('[data-testid="stAlertContentSuccess"]').all_inner_texts()
+    assert any("Batch finished: 3 error, 4 ok" in t for t in success), success
+    screenshot(page, "flow-8-admin-batch-result")
+
+    engine = make_engine(dashboard_url)
+    with engine.connect() as conn:
+        ids = dict(conn.execute(
+            text("SELECT plaid_item_id, id FROM items_table WHERE plaid_institution_id = :i"),
+            {"i": FAULT_INSTITUTION},
+        ).all())
+    calls = logged_calls(engine, list(ids.values()))
+    engine.dispose()
+    expected = {"healthy": [None], "slow": [None], "server-error": ["INTERNAL_SERVER_ERROR"],
+                "rate-limited": ["RATE_LIMIT"] * (1 + MAX_RATE_LIMIT_RETRIES),
+                "malformed": ["CLIENT_MALFORMED_RESPONSE"]}
+    for scenario, pid in FAULT_ITEMS:
+        assert [code for method, code in calls[ids[pid]] if method == "itemGet"] == expected[scenario], pid
+
+    results = list(csv.DictReader(io.StringIO(_download(page, "Download CSV").decode())))
+    assert [r["plaid_item_id"] for r in results] == [pid for _, pid in FAULT_ITEMS]
+    assert [r["outcome"] for r in results] == ["ok", "ok", "ok", "error", "error", "error", "ok"]

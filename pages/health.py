@@ -10,7 +10,14 @@ import streamlit as st
 from dashboard.health_rule import HEALTH_ORDER, RULE_TEXT, Health
 from dashboard.institution_health import FLAG_RULE_TEXT, institution_health
 from dashboard.institution_names import plaid_name_fetcher
-from dashboard.item_health import MAX_STALE_DAYS, InvalidItemId, item_detail, list_items, stale_items
+from dashboard.item_health import (
+    MAX_STALE_DAYS,
+    InvalidItemId,
+    admin_refresh_link,
+    item_detail,
+    list_items,
+    stale_items,
+)
 from dashboard.page_links import HEALTH, investigate_url, item_url, page_url
 from dashboard.ui import csv_download, empty_state, guarded, md_escape, page_setup, window_picker
 
@@ -123,6 +130,11 @@ def show_items() -> None:
                f"errors and calls counted in {window.label}. Click a column header to sort.")
     st.dataframe(_links(result.items), hide_index=True, width="stretch", column_config=LINK_COLUMNS)
     csv_download(result.items, "item-health.csv")
+    admin_link, exact = admin_refresh_link(result, None if health == "any" else health, window_args)
+    st.link_button("Refresh these items on the admin page", admin_link, icon="🔐")
+    if not exact:
+        st.caption("Too many items to pass by id: the admin page gets the window, health, institution, status and "
+                   "error-code filters instead and selects the items itself (the user filter is not carried).")
 
 
 def show_institutions() -> None:

@@ -36,7 +36,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: a live sync Playwright keeps an event loop on the
+# main thread, and any later test that starts its own sync_playwright() would
+# then fail ("Sync API inside the asyncio loop").
+@pytest.fixture(scope="module")
 def playwright_session() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
@@ -50,7 +53,7 @@ def launch_args() -> list[str]:
     return ["--no-sandbox"] if os.geteuid() == 0 else []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_session, chromium_path: str):
     b = playwright_session.chromium.launch(executable_path=chromium_path, args=launch_args())
     yield b

@@ -15,7 +15,14 @@ DOWNLOAD_BUTTONS = '[data-testid="stDownloadButton"] button'
 
 def _open_tab(page, index: int | None) -> None:
     if index is not None:
-        page.get_by_role("tab").nth(index).click()
+        tab = page.get_by_role("tab").nth(index)
+        try:
+            tab.click(timeout=10_000)
+        except PlaywrightTimeout:
+            # Seen on a loaded machine: the tab list stays "inert" for a while after a
+            # rerun. Select the tab programmatically rather than fail the scan on it.
+            wait_idle(page)
+            tab.evaluate("e => e.click()")
         page.wait_for_timeout(300)
     for summary in page.locator('[data-testid="stExpander"] details:not([open]) > summary').all():
         if summary.is_visible():

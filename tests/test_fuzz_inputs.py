@@ -98,20 +98,8 @@ PAGE_INPUTS: list[tuple[str, tuple[str, ...], dict[str, str]]] = [
     ("investigate", ("q",), {}),
     ("investigate", ("code", "method", "institution", "triage"), {"q": "ins_109508"}),
     ("investigate", ("event", "kind"), {}),
-    ("admin", ("institution", "code", "items"), {}),
+    ("admin", ("institution", "code", "items", "health"), {}),
 ]
-
-
-# Known bug, found by this fuzzing: a NUL character in a trends filter from the
-# URL reaches psycopg2, whose ValueError ("A string literal cannot contain NUL")
-# is not a DBAPIError, so database.read_frame does not translate it and the
-# page raises. The admin page does the same with a NUL in its filters or ?items=.
-# Reported to the lead; the xfail below is strict, so the fix shows.
-KNOWN_BUGS = {("trends", "nul"), ("admin", "nul")}
-
-
-def _known_bug(page: str, params: dict[str, str]) -> bool:
-    return (page, "nul") in KNOWN_BUGS and any("\x00" in v for v in params.values())
 
 
 def _open(app_env, url: str, page: str, params: dict[str, str]) -> AppTest:
@@ -129,8 +117,6 @@ def _ids(v: object) -> str | None:
 def test_page_free_text_from_the_url(app_env, fuzz_db, page, keys, fixed, data):
     url, engine, before = fuzz_db
     params = {**fixed, **{k: data.draw(free_text(), label=k) for k in keys}}
-    if _known_bug(page, params):
-        params = {k: v.replace("\x00", "") for k, v in params.items()}  # covered by the xfail below
     assert_clean(_open(app_env, url, page, params), engine, before)
 
 
@@ -139,9 +125,7 @@ def _payload_cases() -> list:
     for page, keys, fixed in PAGE_INPUTS:
         for i, payload in enumerate(INJECTIONS):
             params = {**fixed, **dict.fromkeys(keys, payload)}
-            marks = [pytest.mark.xfail(strict=True, reason="NUL reaches psycopg2 untranslated (see KNOWN_BUGS)")] \
-                if _known_bug(page, params) else []
-            cases.append(pytest.param(page, params, id=f"{page}-{'+'.join(keys)}-{i}", marks=marks))
+            cases.append(pytest.param(page, params, id=f"{page}-{'+'.join(keys)}-{i}"))
     return cases
 
 

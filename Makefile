@@ -25,11 +25,14 @@ venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
 
 # Debian's chromium for the browser tests (Playwright's own browser download
-# is not used).
+# is not used), and an emoji font so the screenshots show the page icons.
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || { \
+	  echo "installing an emoji font (page icons in the screenshots)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji >/dev/null; }
 
 # 1. Run the dashboard: embedded PostgreSQL + demo data + simulated Plaid,
 #    unless DATABASE_URL / PLAID_* point at real ones.

@@ -1,0 +1,313 @@
+"""Incremental hourly rollups of the event tables, and the SQL to read them.
+
+Tens of millions of event rows cannot be re-aggregated on every page view.
+`refresh_rollups` adds the rows written since the last refresh (by id, from a
+watermark per table) to hourly count tables (db/init/170_dashboard_rollups.sql),
+so each row is aggregated exactly once, including a late row whose created_at
+is hours old: it lands in the hour it belongs to.
+
+Page queries read the rollup for the whole hours inside their window and the
+raw table for the rest, so the figures are exactly what a query over the raw
+table returns:
+
+- the partial hours at the window's two ends (windows end on the minute),
+- rows above the watermark (written since the last refresh),
+- rows whose ids were skipped when the watermark moved (a transaction was
+  still writing them) and that have appeared since.
+
+`API_EVENTS_SQL`, `API_ITEM_ERRORS_SQL` and `LINK_EVENTS_SQL` are those
+unions; use them as a subquery with `rollup_params(start, end)` and sum `n`
+where a raw query would count(*). Institutions are resolved through
+items_table when a row is aggregated; an item deleted afterwards keeps its
+institution in the rollup (the raw join would give NULL).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+_log = logging.getLogger(__name__)
+
+# Ids this close below the new watermark that are missing are remembered as
+# gaps (an insert still in flight); older missing ids are burnt sequence values.
+GAP_SPAN = 10_000
+GAP_TTL = timedelta(hours=1)
+# A page-triggered refresh aggregates at most this many ids, so it stays short;
+# the rest is read from the raw table (exact, only slower) until the next one.
+PAGE_REFRESH_BATCH = 1_000_000
+PAGE_REFRESH_INTERVAL_S = 60.0
+_LOCK_KEY = 7_170_001  # pg advisory lock: one refresh at a time per database
+
+
+@dataclass(frozen=True)
+class _Source:
+    table: str
+    columns: str  # the new rows, as `new`
+    inserts: tuple[str, ...]  # data-modifying CTEs over `new`
+
+
+_API = _Source(
+    table="plaid_api_events_table",
+    columns=(
+        "e.id, e.item_id, e.plaid_method, e.error_type, e.error_code, e.created_at, "
+        "date_trunc('hour', e.created_at, 'UTC') AS hour, i.plaid_institution_id "
+        "FROM plaid_api_events_table e LEFT JOIN items_table i ON i.id = e.item_id"
+    ),
+    inserts=(
+        """INSERT INTO dashboard_api_hourly AS h
+             (hour, plaid_method, error_type, error_code, plaid_institution_id, calls, first_at, last_at)
+           SELECT hour, plaid_method, error_type, error_code, plaid_institution_id,
+                  count(*), min(created_at), max(created_at)
+           FROM new WHERE created_at IS NOT NULL
+           GROUP BY hour, plaid_method, error_type, error_code, plaid_institution_id
+           ON CONFLICT (hour, plaid_method, error_type, error_code, plaid_institution_id) DO UPDATE
+           SET calls = h.calls + EXCLUDED.calls, first_at = least(h.first_at, EXCLUDED.first_at),
+               last_at = greatest(h.last_at, EXCLUDED.last_at)""",
+        """INSERT INTO dashboard_api_item_hourly AS h
+             (hour, item_id, plaid_method, error_type, error_code, plaid_institution_id, errors, first_at, last_at)
+           SELECT hour, item_id, plaid_method, error_type, error_code, plaid_institution_id,
+                  count(*), min(created_at), max(created_at)
+           FROM new WHERE created_at IS NOT NULL AND item_id IS NOT NULL AND error_code IS NOT NULL
+           GROUP BY hour, item_id, plaid_method, error_type, error_code, plaid_institution_id
+           ON CONFLICT (hour, item_id, plaid_method, error_type, error_code, plaid_institution_id) DO UPDATE
+           SET errors = h.errors + EXCLUDED.errors, first_at = least(h.first_at, EXCLUDED.first_at),
+               last_at = greatest(h.last_at, EXCLUDED.last_at)""",
+    ),
+)
+
+_LINK = _Source(
+    table="link_events_table",
+    columns=(
+        "e.id, e.type, e.error_type, e.error_code, e.status, e.created_at, "
+        "date_trunc('hour', e.created_at, 'UTC') AS hour FROM link_events_table e"
+    ),
+    inserts=(
+        """INSERT INTO dashboard_link_hourly AS h
+             (hour, type, error_type, error_code, status, events, first_at, last_at)
+           SELECT hour, type, error_type, error_code, status, count(*), min(created_at), max(created_at)
+           FROM new WHERE created_at IS NOT NULL
+           GROUP BY hour, type, error_type, error_code, status
+           ON CONFLICT (hour, type, error_type, error_code, status) DO UPDATE
+           SET events = h.events + EXCLUDED.events, first_at = least(h.first_at, EXCLUDED.first_at),
+               last_at = greatest(h.last_at, EXCLUDED.last_at)""",
+    ),
+)
+
+SOURCES: tuple[_Source, ...] = (_API, _LINK)
+ROLLUP_TABLES = ("dashboard_api_hourly", "dashboard_api_item_hourly", "dashboard_link_hourly")
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    ran: bool  # False when another refresh held the lock
+    rows: dict[str, int]  # source table -> rows aggregated now
+    watermarks: dict[str, int]
+
+
+def _refresh_source(conn: Any, src: _Source, max_rows: int | None) -> tuple[int, int]:
+    conn.execute(
+        text("INSERT INTO dashboard_rollup_watermarks (source) VALUES (:s) ON CONFLICT DO NOTHING"),
+        {"s": src.table},
+    )
+    lo = conn.execute(
+        text("SELECT last_id FROM dashboard_rollup_watermarks WHERE source = :s"), {"s": src.table}
+    ).scalar_one()
+    top = conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {src.table}")).scalar_one()
+    hi = max(lo, min(top, lo + max_rows) if max_rows else top)
+    ctes = ",\n".join(f"ins{n} AS ({sql})" for n, sql in enumerate(src.inserts))
+    # Two branches rather than an OR, so both stay index scans.
+    new_rows = conn.execute(
+        text(
+            f"""
+            WITH new AS MATERIALIZED (
+              SELECT {src.columns} WHERE e.id > :lo AND e.id <= :hi
+              UNION ALL
+              SELECT {src.columns} JOIN dashboard_rollup_gaps g ON g.source = :s AND g.id = e.id
+            ),
+            {ctes}
+            SELECT count(*) FROM new
+            """
+        ),
+        {"lo": lo, "hi": hi, "s": src.table},
+    ).scalar_one()
+    # The gaps just aggregated are no longer gaps (same snapshot as above),
+    # and long-missing ids were never coming.
+    conn.execute(
+        text(
+            f"DELETE FROM dashboard_rollup_gaps g WHERE g.source = :s AND "
+            f"(EXISTS (SELECT 1 FROM {src.table} e WHERE e.id = g.id) OR g.noted_at < now() - :ttl)"
+        ),
+        {"s": src.table, "ttl": GAP_TTL},
+    )
+    if hi > lo:
+        conn.execute(
+            text(
+                f"INSERT INTO dashboard_rollup_gaps (source, id) "
+                f"SELECT :s, g FROM generate_series(CAST(:from_id AS bigint), :hi) g "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {src.table} e WHERE e.id = g) ON CONFLICT DO NOTHING"
+            ),
+            {"s": src.table, "from_id": max(lo, hi - GAP_SPAN) + 1, "hi": hi},
+        )
+    conn.execute(
+        text(
+            "UPDATE dashboard_rollup_watermarks SET last_id = :hi, rows_aggregated = rows_aggregated + :n, "
+            "refreshed_at = now() WHERE source = :s"
+        ),
+        {"hi": hi, "n": new_rows, "s": src.table},
+    )
+    return new_rows, hi
+
+
+def refresh_rollups(engine: Engine, *, max_rows: int | None = None, wait: bool = False) -> RefreshResult:
+    """Aggregate the event rows added since the last refresh into the hourly rollups.
+
+    One refresh runs at a time per database (advisory lock); with wait=False a
+    second caller returns at once (ran=False). max_rows caps the ids taken per
+    table in this call.
+    """
+    rows: dict[str, int] = {}
+    marks: dict[str, int] = {}
+    with engine.connect() as conn:
+        # The lock is taken before the snapshot, so a refresh that just
+        # committed is always seen by the next one.
+        got = conn.execute(
+            text(f"SELECT {'pg_advisory_lock' if wait else 'pg_try_advisory_lock'}(:k)"), {"k": _LOCK_KEY}
+        ).scalar()
+        conn.commit()
+        if got is False:
+            return RefreshResult(False, {}, {})
+        try:
+            # One snapshot for the whole refresh: the gap rows aggregated and
+            # the gap rows deleted are the same rows.
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            for src in SOURCES:
+                rows[src.table], marks[src.table] = _refresh_source(conn, src, max_rows)
+            conn.commit()
+        finally:
+            conn.rollback()
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+            conn.commit()
+    return RefreshResult(True, rows, marks)
+
+
+def rebuild_rollups(engine: Engine) -> RefreshResult:
+    """Empty the rollups and aggregate every row again (after a schema change or a restore)."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(ROLLUP_TABLES)}, dashboard_rollup_gaps, dashboard_rollup_watermarks"))
+    return refresh_rollups(engine, wait=True)
+
+
+_last_refresh: dict[str, float] = {}
+_refresh_guard = threading.Lock()
+
+
+def maybe_refresh(engine: Engine, *, interval_s: float = PAGE_REFRESH_INTERVAL_S) -> bool:
+    """Refresh at most once per interval per database; cheap to call before every page query.
+
+    Never raises: on a read-only replica (or any failure) the page queries
+    still return exact figures, reading more raw rows.
+    """
+    key = engine.url.render_as_string(hide_password=True)
+    now = time.monotonic()
+    with _refresh_guard:
+        if now - _last_refresh.get(key, float("-inf")) < interval_s:
+            return False
+        _last_refresh[key] = now
+    try:
+        return refresh_rollups(engine, max_rows=PAGE_REFRESH_BATCH).ran
+    except DBAPIError as exc:
+        _log.warning("rollup refresh skipped: %s", type(getattr(exc, "orig", exc)).__name__)
+        return False
+
+
+def _hour_floor(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def rollup_params(start: datetime, end: datetime) -> dict[str, datetime]:
+    """:start, :end and the whole UTC hours inside them (:rollup_from, :rollup_to)."""
+    start_utc, end_utc = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    first = _hour_floor(start_utc)
+    if first < start_utc:
+        first += timedelta(hours=1)
+    last = _hour_floor(end_utc)
+    if last <= first:  # no whole hour inside: everything comes from the raw table
+        first = last = start_utc
+    return {"start": start, "end": end, "rollup_from": first, "rollup_to": last}
+
+
+def _raw_branches(select: str, where: str, wm_source: str) -> str:
+    """The raw rows a rollup does not hold: window edges, rows above the watermark, late gap rows."""
+    wm = f"(SELECT coalesce(max(last_id), 0) FROM dashboard_rollup_watermarks WHERE source = '{wm_source}')"
+    whole = "e.created_at >= :rollup_from AND e.created_at < :rollup_to"
+    return f"""
+      UNION ALL {select} WHERE {where} AND e.created_at >= :start AND e.created_at < :rollup_from
+      UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_to AND e.created_at < :end
+      UNION ALL {select} WHERE {where} AND {whole} AND e.id > {wm}
+      UNION ALL {select} JOIN dashboard_rollup_gaps g ON g.source = '{wm_source}' AND g.id = e.id
+                WHERE {where} AND {whole} AND e.id <= {wm}"""
+
+
+_API_RAW = (
+    "SELECT e.created_at, e.plaid_method, e.error_type, e.error_code, i.plaid_institution_id, "
+    "1 AS n, e.created_at AS first_at, e.created_at AS last_at "
+    "FROM plaid_api_events_table e LEFT JOIN items_table i ON i.id = e.item_id"
+)
+# Every Plaid API event in [:start, :end): created_at (the hour for rolled-up
+# rows), plaid_method, error_type, error_code, plaid_institution_id, n (events),
+# first_at, last_at.
+API_EVENTS_SQL = f"""
+      SELECT r.hour AS created_at, r.plaid_method, r.error_type, r.error_code, r.plaid_institution_id,
+             r.calls AS n, r.first_at, r.last_at
+      FROM dashboard_api_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
+      {_raw_branches(_API_RAW, "TRUE", "plaid_api_events_table")}"""
+
+_ITEM_RAW = (
+    "SELECT e.created_at, e.item_id, e.plaid_method, e.error_type, e.error_code, i.plaid_institution_id, "
+    "1 AS n, e.created_at AS first_at, e.created_at AS last_at "
+    "FROM plaid_api_events_table e LEFT JOIN items_table i ON i.id = e.item_id"
+)
+# The failed calls with an item in [:start, :end): created_at, item_id,
+# plaid_method, error_type, error_code, plaid_institution_id, n, first_at, last_at.
+API_ITEM_ERRORS_SQL = f"""
+      SELECT r.hour AS created_at, r.item_id, r.plaid_method, r.error_type, r.error_code,
+             r.plaid_institution_id, r.errors AS n, r.first_at, r.last_at
+      FROM dashboard_api_item_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
+      {_raw_branches(_ITEM_RAW, "e.error_code IS NOT NULL AND e.item_id IS NOT NULL", "plaid_api_events_table")}"""
+
+_LINK_RAW = (
+    "SELECT e.created_at, e.type, e.error_type, e.error_code, e.status, "
+    "1 AS n, e.created_at AS first_at, e.created_at AS last_at FROM link_events_table e"
+)
+# Every Link event in [:start, :end): created_at, type, error_type, error_code,
+# status, n, first_at, last_at.
+LINK_EVENTS_SQL = f"""
+      SELECT r.hour AS created_at, r.type, r.error_type, r.error_code, r.status,
+             r.events AS n, r.first_at, r.last_at
+      FROM dashboard_link_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
+      {_raw_branches(_LINK_RAW, "TRUE", "link_events_table")}"""
+
+
+def rollup_status(engine: Engine) -> list[Mapping[str, Any]]:
+    """Watermarks and sizes, for the CLI and the benchmark."""
+    with engine.connect() as conn:
+        marks = [
+            dict(r._mapping)
+            for r in conn.execute(
+                text("SELECT source, last_id, rows_aggregated, refreshed_at FROM dashboard_rollup_watermarks "
+                     "ORDER BY source")
+            )
+        ]
+        for table in ROLLUP_TABLES:
+            marks.append({"source": table, "rows": conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()})
+    return marks

@@ -17,7 +17,7 @@ table returns:
 
 `API_EVENTS_SQL`, `API_ITEM_ERRORS_SQL` and `LINK_EVENTS_SQL` are those
 unions; use them as a subquery with `rollup_params(start, end)` and sum `n`
-where a raw query would count(*). Institutions are resolved through
+where a raw query would count(*) (call `maybe_refresh(engine)` first). Institutions are resolved through
 items_table when a row is aggregated; an item deleted afterwards keeps its
 institution in the rollup (the raw join would give NULL).
 """
@@ -46,6 +46,7 @@ GAP_TTL = timedelta(hours=1)
 # the rest is read from the raw table (exact, only slower) until the next one.
 PAGE_REFRESH_BATCH = 1_000_000
 PAGE_REFRESH_INTERVAL_S = 60.0
+ANALYZE_AFTER_ROWS = 50_000
 _LOCK_KEY = 7_170_001  # pg advisory lock: one refresh at a time per database
 
 
@@ -168,7 +169,9 @@ def _refresh_source(conn: Any, src: _Source, max_rows: int | None) -> tuple[int,
     return new_rows, hi
 
 
-def refresh_rollups(engine: Engine, *, max_rows: int | None = None, wait: bool = False) -> RefreshResult:
+def refresh_rollups(
+    engine: Engine, *, max_rows: int | None = None, wait: bool = False, rebuild: bool = False
+) -> RefreshResult:
     """Aggregate the event rows added since the last refresh into the hourly rollups.
 
     One refresh runs at a time per database (advisory lock); with wait=False a
@@ -190,9 +193,18 @@ def refresh_rollups(engine: Engine, *, max_rows: int | None = None, wait: bool =
             # One snapshot for the whole refresh: the gap rows aggregated and
             # the gap rows deleted are the same rows.
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            if rebuild:
+                for table in (*ROLLUP_TABLES, "dashboard_rollup_gaps", "dashboard_rollup_watermarks"):
+                    conn.execute(text(f"DELETE FROM {table}"))
             for src in SOURCES:
                 rows[src.table], marks[src.table] = _refresh_source(conn, src, max_rows)
             conn.commit()
+            _remember(engine, marks)
+            if sum(rows.values()) >= ANALYZE_AFTER_ROWS:
+                # Fresh statistics so the planner knows how big the rollups are.
+                for table in ROLLUP_TABLES:
+                    conn.execute(text(f"ANALYZE {table}"))
+                conn.commit()
         finally:
             conn.rollback()
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
@@ -201,14 +213,40 @@ def refresh_rollups(engine: Engine, *, max_rows: int | None = None, wait: bool =
 
 
 def rebuild_rollups(engine: Engine) -> RefreshResult:
-    """Empty the rollups and aggregate every row again (after a schema change or a restore)."""
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(ROLLUP_TABLES)}, dashboard_rollup_gaps, dashboard_rollup_watermarks"))
-    return refresh_rollups(engine, wait=True)
+    """Empty the rollups and aggregate every row again (after a schema change or a restore).
+
+    One transaction: readers keep the old figures until it commits, and no
+    committed watermark ever goes down (page queries rely on that).
+    """
+    return refresh_rollups(engine, wait=True, rebuild=True)
 
 
 _last_refresh: dict[str, float] = {}
+_known_marks: dict[str, dict[str, int]] = {}
 _refresh_guard = threading.Lock()
+
+
+def _key(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _remember(engine: Engine, marks: Mapping[str, int]) -> None:
+    with _refresh_guard:
+        _known_marks.setdefault(_key(engine), {}).update(marks)
+
+
+def known_watermarks(engine: Engine) -> dict[str, int]:
+    """The watermarks this process last saw (read once if it has seen none)."""
+    with _refresh_guard:
+        marks = _known_marks.get(_key(engine))
+    if marks is None:
+        try:
+            with engine.connect() as conn:
+                marks = dict(conn.execute(text("SELECT source, last_id FROM dashboard_rollup_watermarks")).all())
+        except DBAPIError:
+            marks = {}
+        _remember(engine, marks)
+    return dict(marks)
 
 
 def maybe_refresh(engine: Engine, *, interval_s: float = PAGE_REFRESH_INTERVAL_S) -> bool:
@@ -217,7 +255,7 @@ def maybe_refresh(engine: Engine, *, interval_s: float = PAGE_REFRESH_INTERVAL_S
     Never raises: on a read-only replica (or any failure) the page queries
     still return exact figures, reading more raw rows.
     """
-    key = engine.url.render_as_string(hide_password=True)
+    key = _key(engine)
     now = time.monotonic()
     with _refresh_guard:
         if now - _last_refresh.get(key, float("-inf")) < interval_s:
@@ -234,8 +272,15 @@ def _hour_floor(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
 
 
-def rollup_params(start: datetime, end: datetime) -> dict[str, datetime]:
-    """:start, :end and the whole UTC hours inside them (:rollup_from, :rollup_to)."""
+def rollup_params(start: datetime, end: datetime, engine: Engine | None = None) -> dict[str, Any]:
+    """Bound parameters for the *_SQL fragments: :start, :end, the whole UTC
+    hours inside them (:rollup_from, :rollup_to) and watermark hints.
+
+    The hints (watermarks this process has seen; with engine=None, 0) only
+    tell the planner that few rows lie above the watermark. Committed
+    watermarks never go down, so a hint never exceeds the real one, which the
+    query reads itself; the figures do not depend on the hints.
+    """
     start_utc, end_utc = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     first = _hour_floor(start_utc)
     if first < start_utc:
@@ -243,17 +288,21 @@ def rollup_params(start: datetime, end: datetime) -> dict[str, datetime]:
     last = _hour_floor(end_utc)
     if last <= first:  # no whole hour inside: everything comes from the raw table
         first = last = start_utc
-    return {"start": start, "end": end, "rollup_from": first, "rollup_to": last}
+    marks = known_watermarks(engine) if engine is not None else {}
+    return {
+        "start": start, "end": end, "rollup_from": first, "rollup_to": last,
+        "rollup_api_wm": marks.get(_API.table, 0), "rollup_link_wm": marks.get(_LINK.table, 0),
+    }
 
 
-def _raw_branches(select: str, where: str, wm_source: str) -> str:
+def _raw_branches(select: str, where: str, wm_source: str, hint: str) -> str:
     """The raw rows a rollup does not hold: window edges, rows above the watermark, late gap rows."""
     wm = f"(SELECT coalesce(max(last_id), 0) FROM dashboard_rollup_watermarks WHERE source = '{wm_source}')"
     whole = "e.created_at >= :rollup_from AND e.created_at < :rollup_to"
     return f"""
       UNION ALL {select} WHERE {where} AND e.created_at >= :start AND e.created_at < :rollup_from
       UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_to AND e.created_at < :end
-      UNION ALL {select} WHERE {where} AND {whole} AND e.id > {wm}
+      UNION ALL {select} WHERE {where} AND {whole} AND e.id > :{hint} AND e.id > {wm}
       UNION ALL {select} JOIN dashboard_rollup_gaps g ON g.source = '{wm_source}' AND g.id = e.id
                 WHERE {where} AND {whole} AND e.id <= {wm}"""
 
@@ -270,7 +319,7 @@ API_EVENTS_SQL = f"""
       SELECT r.hour AS created_at, r.plaid_method, r.error_type, r.error_code, r.plaid_institution_id,
              r.calls AS n, r.first_at, r.last_at
       FROM dashboard_api_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
-      {_raw_branches(_API_RAW, "TRUE", "plaid_api_events_table")}"""
+      {_raw_branches(_API_RAW, "TRUE", _API.table, "rollup_api_wm")}"""
 
 _ITEM_RAW = (
     "SELECT e.created_at, e.item_id, e.plaid_method, e.error_type, e.error_code, i.plaid_institution_id, "
@@ -283,7 +332,8 @@ API_ITEM_ERRORS_SQL = f"""
       SELECT r.hour AS created_at, r.item_id, r.plaid_method, r.error_type, r.error_code,
              r.plaid_institution_id, r.errors AS n, r.first_at, r.last_at
       FROM dashboard_api_item_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
-      {_raw_branches(_ITEM_RAW, "e.error_code IS NOT NULL AND e.item_id IS NOT NULL", "plaid_api_events_table")}"""
+      {_raw_branches(_ITEM_RAW, "e.error_code IS NOT NULL AND e.item_id IS NOT NULL", _API.table,
+                     "rollup_api_wm")}"""
 
 _LINK_RAW = (
     "SELECT e.created_at, e.type, e.error_type, e.error_code, e.status, "
@@ -295,7 +345,7 @@ LINK_EVENTS_SQL = f"""
       SELECT r.hour AS created_at, r.type, r.error_type, r.error_code, r.status,
              r.events AS n, r.first_at, r.last_at
       FROM dashboard_link_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
-      {_raw_branches(_LINK_RAW, "TRUE", "link_events_table")}"""
+      {_raw_branches(_LINK_RAW, "TRUE", _LINK.table, "rollup_link_wm")}"""
 
 
 def rollup_status(engine: Engine) -> list[Mapping[str, Any]]:

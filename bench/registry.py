@@ -58,7 +58,7 @@ def _error_rate_series(engine: Engine, window: TimeWindow) -> pd.DataFrame:
                sum(n) AS calls, sum(n) FILTER (WHERE error_code IS NOT NULL) AS errors
         FROM ({API_EVENTS_SQL}) e GROUP BY 1 ORDER BY 1 LIMIT :row_limit
         """,
-        {**rollup_params(window.start, window.end, engine), "bucket": window.bucket,
+        {**rollup_params(window.start, window.end, engine, bucket=window.bucket), "bucket": window.bucket,
          "origin": window.start.replace(minute=0), "row_limit": 1000},
     )
 

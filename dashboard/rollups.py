@@ -16,7 +16,7 @@ table returns:
   still writing them) and that have appeared since.
 
 `API_EVENTS_SQL`, `API_ITEM_ERRORS_SQL` and `LINK_EVENTS_SQL` are those
-unions; use them as a subquery with `rollup_params(start, end)` and sum `n`
+unions; use them as a subquery with `rollup_params(start, end, engine)` and sum `n`
 where a raw query would count(*) (call `maybe_refresh(engine)` first). Institutions are resolved through
 items_table when a row is aggregated; an item deleted afterwards keeps its
 institution in the rollup (the raw join would give NULL).
@@ -272,25 +272,33 @@ def _hour_floor(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
 
 
-def rollup_params(start: datetime, end: datetime, engine: Engine | None = None) -> dict[str, Any]:
-    """Bound parameters for the *_SQL fragments: :start, :end, the whole UTC
-    hours inside them (:rollup_from, :rollup_to) and watermark hints.
+def rollup_params(
+    start: datetime, end: datetime, engine: Engine | None = None, *, bucket: timedelta | None = None
+) -> dict[str, Any]:
+    """Bound parameters for the *_SQL fragments: the range (:rollup_start,
+    :rollup_end), the whole UTC hours inside it (:rollup_from, :rollup_to) and
+    watermark hints. Named apart so callers keep their own :start and :end.
 
     The hints (watermarks this process has seen; with engine=None, 0) only
     tell the planner that few rows lie above the watermark. Committed
     watermarks never go down, so a hint never exceeds the real one, which the
     query reads itself; the figures do not depend on the hints.
+
+    A caller that groups rows into buckets passes the bucket: rolled-up rows
+    carry only their hour, so buckets shorter than an hour (or not whole
+    hours) read everything from the raw table.
     """
     start_utc, end_utc = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     first = _hour_floor(start_utc)
     if first < start_utc:
         first += timedelta(hours=1)
     last = _hour_floor(end_utc)
-    if last <= first:  # no whole hour inside: everything comes from the raw table
+    whole_hours = bucket is None or (bucket >= timedelta(hours=1) and bucket % timedelta(hours=1) == timedelta(0))
+    if last <= first or not whole_hours:  # no usable hour inside: everything comes from the raw table
         first = last = start_utc
     marks = known_watermarks(engine) if engine is not None else {}
     return {
-        "start": start, "end": end, "rollup_from": first, "rollup_to": last,
+        "rollup_start": start, "rollup_end": end, "rollup_from": first, "rollup_to": last,
         "rollup_api_wm": marks.get(_API.table, 0), "rollup_link_wm": marks.get(_LINK.table, 0),
     }
 
@@ -300,8 +308,8 @@ def _raw_branches(select: str, where: str, wm_source: str, hint: str) -> str:
     wm = f"(SELECT coalesce(max(last_id), 0) FROM dashboard_rollup_watermarks WHERE source = '{wm_source}')"
     whole = "e.created_at >= :rollup_from AND e.created_at < :rollup_to"
     return f"""
-      UNION ALL {select} WHERE {where} AND e.created_at >= :start AND e.created_at < :rollup_from
-      UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_to AND e.created_at < :end
+      UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_start AND e.created_at < :rollup_from
+      UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_to AND e.created_at < :rollup_end
       UNION ALL {select} WHERE {where} AND {whole} AND e.id > :{hint} AND e.id > {wm}
       UNION ALL {select} JOIN dashboard_rollup_gaps g ON g.source = '{wm_source}' AND g.id = e.id
                 WHERE {where} AND {whole} AND e.id <= {wm}"""
@@ -312,7 +320,7 @@ _API_RAW = (
     "1 AS n, e.created_at AS first_at, e.created_at AS last_at "
     "FROM plaid_api_events_table e LEFT JOIN items_table i ON i.id = e.item_id"
 )
-# Every Plaid API event in [:start, :end): created_at (the hour for rolled-up
+# Every Plaid API event in [:rollup_start, :rollup_end): created_at (the hour for rolled-up
 # rows), plaid_method, error_type, error_code, plaid_institution_id, n (events),
 # first_at, last_at.
 API_EVENTS_SQL = f"""
@@ -326,7 +334,7 @@ _ITEM_RAW = (
     "1 AS n, e.created_at AS first_at, e.created_at AS last_at "
     "FROM plaid_api_events_table e LEFT JOIN items_table i ON i.id = e.item_id"
 )
-# The failed calls with an item in [:start, :end): created_at, item_id,
+# The failed calls with an item in [:rollup_start, :rollup_end): created_at, item_id,
 # plaid_method, error_type, error_code, plaid_institution_id, n, first_at, last_at.
 API_ITEM_ERRORS_SQL = f"""
       SELECT r.hour AS created_at, r.item_id, r.plaid_method, r.error_type, r.error_code,
@@ -339,7 +347,7 @@ _LINK_RAW = (
     "SELECT e.created_at, e.type, e.error_type, e.error_code, e.status, "
     "1 AS n, e.created_at AS first_at, e.created_at AS last_at FROM link_events_table e"
 )
-# Every Link event in [:start, :end): created_at, type, error_type, error_code,
+# Every Link event in [:rollup_start, :rollup_end): created_at, type, error_type, error_code,
 # status, n, first_at, last_at.
 LINK_EVENTS_SQL = f"""
       SELECT r.hour AS created_at, r.type, r.error_type, r.error_code, r.status,

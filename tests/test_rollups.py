@@ -201,15 +201,16 @@ def _raw(engine, params) -> dict:
     with engine.connect() as conn:
         api = conn.execute(text(
             f"SELECT {_BY}, count(*), min(e.created_at), max(e.created_at) FROM plaid_api_events_table e "
-            f"LEFT JOIN items_table i ON i.id = e.item_id WHERE e.created_at >= :start AND e.created_at < :end "
+            f"LEFT JOIN items_table i ON i.id = e.item_id "
+            f"WHERE e.created_at >= :rollup_start AND e.created_at < :rollup_end "
             f"GROUP BY {_BY}"), params)
         items = conn.execute(text(
             "SELECT error_code, count(DISTINCT item_id), count(*) FROM plaid_api_events_table e "
-            "WHERE e.created_at >= :start AND e.created_at < :end AND error_code IS NOT NULL "
+            "WHERE e.created_at >= :rollup_start AND e.created_at < :rollup_end AND error_code IS NOT NULL "
             "AND item_id IS NOT NULL GROUP BY 1"), params)
         link = conn.execute(text(
             "SELECT type, error_code, status, count(*) FROM link_events_table e "
-            "WHERE e.created_at >= :start AND e.created_at < :end GROUP BY 1, 2, 3"), params)
+            "WHERE e.created_at >= :rollup_start AND e.created_at < :rollup_end GROUP BY 1, 2, 3"), params)
         return {"api": set(map(tuple, api)), "items": set(map(tuple, items)), "link": set(map(tuple, link))}
 
 
@@ -269,7 +270,16 @@ def test_rollup_params_cover_whole_hours_only():
                                                   datetime(2026, 3, 9, 10, tzinfo=timezone.utc))
     inside = rollup_params(datetime(2026, 3, 8, 10, 5, tzinfo=timezone.utc),
                            datetime(2026, 3, 8, 10, 50, tzinfo=timezone.utc))
-    assert inside["rollup_from"] == inside["rollup_to"] == inside["start"]
+    assert inside["rollup_from"] == inside["rollup_to"] == inside["rollup_start"]
+
+
+def test_buckets_shorter_than_an_hour_read_only_raw_rows():
+    start, end = datetime(2026, 3, 8, 10, tzinfo=timezone.utc), datetime(2026, 3, 8, 12, tzinfo=timezone.utc)
+    assert rollup_params(start, end, bucket=timedelta(hours=1))["rollup_to"] == end
+    assert rollup_params(start, end, bucket=timedelta(days=1))["rollup_to"] == end
+    five = rollup_params(start, end, bucket=timedelta(minutes=5))
+    assert five["rollup_from"] == five["rollup_to"] == start
+    assert rollup_params(start, end, bucket=timedelta(minutes=90))["rollup_to"] == start
 
 
 def test_maybe_refresh_runs_at_most_once_per_interval(db, monkeypatch):

@@ -273,7 +273,12 @@ def _hour_floor(value: datetime) -> datetime:
 
 
 def rollup_params(
-    start: datetime, end: datetime, engine: Engine | None = None, *, bucket: timedelta | None = None
+    start: datetime,
+    end: datetime,
+    engine: Engine | None = None,
+    *,
+    bucket: timedelta | None = None,
+    split: datetime | None = None,
 ) -> dict[str, Any]:
     """Bound parameters for the *_SQL fragments: the range (:rollup_start,
     :rollup_end), the whole UTC hours inside it (:rollup_from, :rollup_to) and
@@ -286,7 +291,9 @@ def rollup_params(
 
     A caller that groups rows into buckets passes the bucket: rolled-up rows
     carry only their hour, so buckets shorter than an hour (or not whole
-    hours) read everything from the raw table.
+    hours) read everything from the raw table. A caller that compares
+    created_at with an instant inside the range (a previous window ending at
+    :start) passes it as split: the hour around it is read raw.
     """
     start_utc, end_utc = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     first = _hour_floor(start_utc)
@@ -296,20 +303,33 @@ def rollup_params(
     whole_hours = bucket is None or (bucket >= timedelta(hours=1) and bucket % timedelta(hours=1) == timedelta(0))
     if last <= first or not whole_hours:  # no usable hour inside: everything comes from the raw table
         first = last = start_utc
+    # An empty split hour (from, from) unless split falls strictly inside a rolled-up hour.
+    split_from = split_to = first
+    if split is not None:
+        split_utc = split.astimezone(timezone.utc)
+        if first <= _hour_floor(split_utc) < last and _hour_floor(split_utc) < split_utc:
+            split_from = _hour_floor(split_utc)
+            split_to = split_from + timedelta(hours=1)
     marks = known_watermarks(engine) if engine is not None else {}
     return {
         "rollup_start": start, "rollup_end": end, "rollup_from": first, "rollup_to": last,
+        "rollup_split_from": split_from, "rollup_split_to": split_to,
         "rollup_api_wm": marks.get(_API.table, 0), "rollup_link_wm": marks.get(_LINK.table, 0),
     }
 
 
 def _raw_branches(select: str, where: str, wm_source: str, hint: str) -> str:
-    """The raw rows a rollup does not hold: window edges, rows above the watermark, late gap rows."""
+    """The raw rows a rollup does not hold: window edges, the split hour, rows above the
+    watermark, late gap rows."""
     wm = f"(SELECT coalesce(max(last_id), 0) FROM dashboard_rollup_watermarks WHERE source = '{wm_source}')"
-    whole = "e.created_at >= :rollup_from AND e.created_at < :rollup_to"
+    whole = (
+        "e.created_at >= :rollup_from AND e.created_at < :rollup_to "
+        "AND (e.created_at < :rollup_split_from OR e.created_at >= :rollup_split_to)"
+    )
     return f"""
       UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_start AND e.created_at < :rollup_from
       UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_to AND e.created_at < :rollup_end
+      UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_split_from AND e.created_at < :rollup_split_to
       UNION ALL {select} WHERE {where} AND {whole} AND e.id > :{hint} AND e.id > {wm}
       UNION ALL {select} JOIN dashboard_rollup_gaps g ON g.source = '{wm_source}' AND g.id = e.id
                 WHERE {where} AND {whole} AND e.id <= {wm}"""
@@ -327,6 +347,7 @@ API_EVENTS_SQL = f"""
       SELECT r.hour AS created_at, r.plaid_method, r.error_type, r.error_code, r.plaid_institution_id,
              r.calls AS n, r.first_at, r.last_at
       FROM dashboard_api_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
+        AND (r.hour < :rollup_split_from OR r.hour >= :rollup_split_to)
       {_raw_branches(_API_RAW, "TRUE", _API.table, "rollup_api_wm")}"""
 
 _ITEM_RAW = (
@@ -340,6 +361,7 @@ API_ITEM_ERRORS_SQL = f"""
       SELECT r.hour AS created_at, r.item_id, r.plaid_method, r.error_type, r.error_code,
              r.plaid_institution_id, r.errors AS n, r.first_at, r.last_at
       FROM dashboard_api_item_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
+        AND (r.hour < :rollup_split_from OR r.hour >= :rollup_split_to)
       {_raw_branches(_ITEM_RAW, "e.error_code IS NOT NULL AND e.item_id IS NOT NULL", _API.table,
                      "rollup_api_wm")}"""
 
@@ -353,6 +375,7 @@ LINK_EVENTS_SQL = f"""
       SELECT r.hour AS created_at, r.type, r.error_type, r.error_code, r.status,
              r.events AS n, r.first_at, r.last_at
       FROM dashboard_link_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
+        AND (r.hour < :rollup_split_from OR r.hour >= :rollup_split_to)
       {_raw_branches(_LINK_RAW, "TRUE", _LINK.table, "rollup_link_wm")}"""
 
 

@@ -273,6 +273,25 @@ def test_rollup_params_cover_whole_hours_only():
     assert inside["rollup_from"] == inside["rollup_to"] == inside["rollup_start"]
 
 
+def test_a_split_inside_the_range_reads_its_hour_raw_and_keeps_figures_exact(db):
+    with db.begin() as conn:
+        _items(conn)
+        _api(conn, BASE_API)
+    refresh_rollups(db)
+    start, split, end = T0, T0 + timedelta(minutes=72), T0 + timedelta(hours=3)
+    params = rollup_params(start, end, db, split=split)
+    assert (params["rollup_split_from"], params["rollup_split_to"]) == (T0 + timedelta(hours=1),
+                                                                        T0 + timedelta(hours=2))
+    assert _via_rollup(db, params) == _raw(db, params)
+    with db.connect() as conn:  # counting on each side of the split needs the raw hour around it
+        sides = conn.execute(text(
+            f"SELECT sum(n) FILTER (WHERE created_at < :split), sum(n) FILTER (WHERE created_at >= :split) "
+            f"FROM ({API_EVENTS_SQL}) e"), {**params, "split": split}).one()
+    assert tuple(sides) == (5, 4)  # 5, 50, 55, 65, 70 | 75, 125, 126, 130 minutes after T0
+    aligned = rollup_params(start, end, split=T0 + timedelta(hours=1))
+    assert aligned["rollup_split_from"] == aligned["rollup_split_to"]  # on the hour: nothing to split
+
+
 def test_buckets_shorter_than_an_hour_read_only_raw_rows():
     start, end = datetime(2026, 3, 8, 10, tzinfo=timezone.utc), datetime(2026, 3, 8, 12, tzinfo=timezone.utc)
     assert rollup_params(start, end, bucket=timedelta(hours=1))["rollup_to"] == end

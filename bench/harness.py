@@ -86,7 +86,8 @@ def embedded_url_for(size: int, data_root: Path = DATA_ROOT, say: Callable[[str]
     from dashboard.embedded_db import start_embedded, stop_embedded
 
     data_dir = data_root / str(size)
-    url = start_embedded(data_dir)
+    # Stopped explicitly by run() when the size is done (one server at a time).
+    url = start_embedded(data_dir, stop_on_exit=False)
     engine = make_engine(url)
     try:
         have = seeded_size(engine)
@@ -96,7 +97,7 @@ def embedded_url_for(size: int, data_root: Path = DATA_ROOT, say: Callable[[str]
         say(f"  {data_dir} holds a {have:,}-event seed; starting it over")
         stop_embedded(data_dir)
         shutil.rmtree(data_dir)
-        url = start_embedded(data_dir)
+        url = start_embedded(data_dir, stop_on_exit=False)
     return url
 
 

@@ -89,7 +89,7 @@ _API = _Source(
 _LINK = _Source(
     table="link_events_table",
     columns=(
-        "e.id, e.type, e.error_type, e.error_code, e.status, e.created_at, "
+        "e.id, e.type, e.error_type, e.error_code, e.status, e.created_at, e.link_session_id, "
         "date_trunc('hour', e.created_at, 'UTC') AS hour FROM link_events_table e"
     ),
     inserts=(
@@ -101,11 +101,18 @@ _LINK = _Source(
            ON CONFLICT (hour, type, error_type, error_code, status) DO UPDATE
            SET events = h.events + EXCLUDED.events, first_at = least(h.first_at, EXCLUDED.first_at),
                last_at = greatest(h.last_at, EXCLUDED.last_at)""",
+        """INSERT INTO dashboard_link_multi_sessions (link_session_id)
+           SELECT DISTINCT n.link_session_id FROM new n
+           WHERE n.link_session_id IS NOT NULL AND EXISTS (
+             SELECT 1 FROM link_events_table o WHERE o.link_session_id = n.link_session_id AND o.id <> n.id)
+           ON CONFLICT DO NOTHING""",
     ),
 )
 
 SOURCES: tuple[_Source, ...] = (_API, _LINK)
-ROLLUP_TABLES = ("dashboard_api_hourly", "dashboard_api_item_hourly", "dashboard_link_hourly")
+ROLLUP_TABLES = (
+    "dashboard_api_hourly", "dashboard_api_item_hourly", "dashboard_link_hourly", "dashboard_link_multi_sessions",
+)
 
 
 @dataclass(frozen=True)
@@ -377,6 +384,31 @@ LINK_EVENTS_SQL = f"""
       FROM dashboard_link_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
         AND (r.hour < :rollup_split_from OR r.hour >= :rollup_split_to)
       {_raw_branches(_LINK_RAW, "TRUE", _LINK.table, "rollup_link_wm")}"""
+
+
+_LINK_WM = "(SELECT coalesce(max(last_id), 0) FROM dashboard_rollup_watermarks WHERE source = 'link_events_table')"
+# The raw rows in [:rollup_start, :rollup_end) of Link sessions that have more
+# than one row: created_at, type, error_type, error_code, status, session.
+# count(DISTINCT session) FILTER (F) over a group equals the group's rows
+# matching F minus, per session here, (its rows matching F) - 1 when >= 1.
+# Sessions are the noted ones plus those that rows written since the last
+# refresh (or late gap rows) make multi-row.
+LINK_MULTI_SESSION_ROWS_SQL = f"""
+      SELECT e.created_at, e.type, e.error_type, e.error_code, e.status, e.link_session_id AS session
+      FROM link_events_table e
+      WHERE e.created_at >= :rollup_start AND e.created_at < :rollup_end
+        AND e.link_session_id IN (
+          SELECT link_session_id FROM dashboard_link_multi_sessions
+          UNION
+          SELECT t.link_session_id FROM link_events_table t
+          WHERE t.link_session_id IS NOT NULL AND t.id > :rollup_link_wm AND t.id > {_LINK_WM}
+            AND EXISTS (SELECT 1 FROM link_events_table o
+                        WHERE o.link_session_id = t.link_session_id AND o.id <> t.id)
+          UNION
+          SELECT t.link_session_id FROM dashboard_rollup_gaps g JOIN link_events_table t ON t.id = g.id
+          WHERE g.source = 'link_events_table' AND t.link_session_id IS NOT NULL
+            AND EXISTS (SELECT 1 FROM link_events_table o
+                        WHERE o.link_session_id = t.link_session_id AND o.id <> t.id))"""
 
 
 def rollup_status(engine: Engine) -> list[Mapping[str, Any]]:

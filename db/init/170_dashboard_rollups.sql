@@ -78,3 +78,12 @@ CREATE TABLE IF NOT EXISTS dashboard_link_hourly
 );
 CREATE UNIQUE INDEX IF NOT EXISTS dashboard_link_hourly_key
   ON dashboard_link_hourly (hour, type, error_type, error_code, status) NULLS NOT DISTINCT;
+
+-- Link sessions with more than one row. Pattern writes one row per Link
+-- session (onSuccess or onExit), so distinct sessions are the rows minus the
+-- extra rows of these few sessions (dashboard.rollups.LINK_MULTI_SESSION_ROWS_SQL).
+CREATE TABLE IF NOT EXISTS dashboard_link_multi_sessions
+(
+  link_session_id text PRIMARY KEY,
+  noted_at timestamptz NOT NULL DEFAULT now()
+);

@@ -201,3 +201,38 @@ def sql_triage_values() -> tuple[str, dict[str, Any]]:
         params[f"tri_code_{i}"] = code
         params[f"tri_class_{i}"] = tri.triage_class.value
     return "(VALUES " + ", ".join(rows) + ") AS triage(error_code, triage_class)", params
+
+
+def sql_type_fallback_values() -> tuple[str, dict[str, Any]]:
+    """A VALUES list (error_type, class) with bound parameters: the error-type
+    fallback of classify(), for codes missing from the knowledge base."""
+    rows = []
+    params: dict[str, Any] = {}
+    for i, (etype, cls) in enumerate(sorted(_TYPE_FALLBACK.items())):
+        rows.append(f"(:tri_type_{i}, :tri_type_class_{i})")
+        params[f"tri_type_{i}"] = etype
+        params[f"tri_type_class_{i}"] = cls.value
+    return "(VALUES " + ", ".join(rows) + ") AS triage_type(error_type, triage_class)", params
+
+
+def sql_triage_class(code_col: str, type_col: str) -> tuple[str, str, dict[str, Any]]:
+    """LEFT JOINs and a class expression that give, in SQL, the class classify() gives.
+
+    Returns (joins, expression, params). `code_col`/`type_col` are column
+    references written by the caller (never user input). The expression is
+    NULL for a success, so grouping by class aggregates in the database and
+    unknown codes come out as 'unclassified', as in classify().
+    """
+    values, params = sql_triage_values()
+    types, type_params = sql_type_fallback_values()
+    params.update(type_params)
+    joins = (
+        f"LEFT JOIN {values} ON triage.error_code = {code_col} "
+        f"LEFT JOIN {types} ON triage_type.error_type = {type_col}"
+    )
+    expr = (
+        f"CASE WHEN {code_col} IS NULL AND {type_col} IS NULL THEN NULL "
+        f"ELSE COALESCE(triage.triage_class, triage_type.triage_class, "
+        f"'{TriageClass.UNCLASSIFIED.value}') END"
+    )
+    return joins, expr, params

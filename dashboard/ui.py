@@ -19,6 +19,7 @@ import streamlit as st
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from dashboard import page_links
 from dashboard.access import AccessDecision, decide_admin_access
 from dashboard.config import Settings, load_settings
 from dashboard.database import DatabaseError, describe_url, make_engine, resolve_database_url, translate_error
@@ -94,8 +95,20 @@ def stop_with_error(exc: DatabaseError | Exception, *, retry: bool = True) -> No
     st.stop()
 
 
+NAVIGATION: tuple[tuple[str, str], ...] = (
+    (page_links.TRENDS, "📈 Error trends"),
+    (page_links.HEALTH, "🩺 Item & institution health"),
+    (page_links.INVESTIGATE, "🔎 Investigate"),
+    (page_links.ADMIN, "🔐 Admin: Plaid refreshes"),
+)
+
+
 def _render_sidebar(ctx_label: str, settings: Settings, demo_data: bool) -> None:
     with st.sidebar:
+        # Plain links rather than st.page_link: they work whether or not
+        # app.py registered the pages in this run.
+        st.markdown("  \n".join(f"[{label}](/{path})" for path, label in NAVIGATION))
+        st.divider()
         st.caption("Environment")
         db_kind = "embedded demo database" if settings.uses_embedded_db else "external database"
         st.markdown(f"**Database:** {ctx_label}  \n*{db_kind}*")

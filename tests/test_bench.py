@@ -55,3 +55,23 @@ def test_percentile_is_nearest_rank():
     values = [float(v) for v in range(1, 21)]
     assert harness._percentile(values, 0.95) == 19.0
     assert harness._percentile([5.0], 0.95) == 5.0
+
+
+def test_a_query_that_times_out_is_recorded_and_counts_as_missed(db_url, monkeypatch, seed_anchor):
+    from bench import registry
+    from dashboard.database import read_rows
+
+    def slow(engine, window):
+        return read_rows(engine, "SELECT pg_sleep(1) AS s LIMIT :row_limit", {"row_limit": 1}, timeout_ms=50)
+
+    def fast(engine, window):
+        return read_rows(engine, "SELECT 1 AS one LIMIT :row_limit", {"row_limit": 1})
+
+    monkeypatch.setattr(registry, "page_queries", lambda: (registry.BenchQuery("slow", "t", slow),
+                                                           registry.BenchQuery("fast", "t", fast)))
+    out = harness.run_queries(db_url, harness.windows_for(seed_anchor), runs=2, warmup=1)
+    assert out["queries"]["slow"]["windows"]["30d"]["error"] == "QueryTimeout"
+    assert out["queries"]["fast"]["windows"]["30d"]["runs"] == 2
+    size = {"size": 1, "queries": out["queries"], "peak_rss_mb": 1.0, "naive": {}}
+    verdict = harness.verdicts({"sizes": [size]})[0]
+    assert not verdict.met and "slow: timeout" in verdict.detail

@@ -16,8 +16,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from dashboard.database import read_frame
-from dashboard.rollups import API_EVENTS_SQL, API_ITEM_ERRORS_SQL, LINK_EVENTS_SQL, maybe_refresh, rollup_params
+from dashboard.database import read_rows
 from dashboard.timewindow import TimeWindow
 
 QueryFn = Callable[[Engine, TimeWindow], Any]
@@ -30,56 +29,56 @@ class BenchQuery:
     fn: QueryFn
 
 
-# --- Reference queries over the rollups (used until the pages register theirs) --
+# --- Error trends (dashboard/trends.py, dashboard/link_analytics.py) ---------------
 
-def _errors_by_code(engine: Engine, window: TimeWindow) -> pd.DataFrame:
-    maybe_refresh(engine)
-    return read_frame(
-        engine,
-        f"""
-        WITH codes AS (
-          SELECT error_type, error_code, sum(n) AS errors, min(first_at) AS first_seen, max(last_at) AS last_seen
-          FROM ({API_EVENTS_SQL}) e WHERE error_code IS NOT NULL GROUP BY 1, 2),
-        items AS (
-          SELECT error_code, count(DISTINCT item_id) AS items FROM ({API_ITEM_ERRORS_SQL}) e GROUP BY 1)
-        SELECT c.*, coalesce(i.items, 0) AS items FROM codes c LEFT JOIN items i USING (error_code)
-        ORDER BY errors DESC, error_code LIMIT :row_limit
-        """,
-        {**rollup_params(window.start, window.end, engine), "row_limit": 500},
+def _trends_queries() -> tuple[BenchQuery, ...]:
+    from dashboard import link_analytics as la
+    from dashboard import trends as tr
+
+    none = tr.ApiFilters()
+    return (
+        BenchQuery("trends: API headline", "trends", lambda e, w: tr.api_headline(e, w, none)),
+        BenchQuery("trends: error rate series", "trends", lambda e, w: tr.api_error_rate_series(e, w, none)),
+        BenchQuery("trends: errors by code", "trends", lambda e, w: tr.api_breakdown(e, w, none, "error_code")),
+        BenchQuery("trends: errors by method", "trends",
+                   lambda e, w: tr.api_breakdown(e, w, none, "plaid_method")),
+        BenchQuery("trends: errors by institution", "trends",
+                   lambda e, w: tr.api_breakdown(e, w, none, "institution")),
+        BenchQuery("trends: spikes", "trends", lambda e, w: tr.api_spikes(e, w, none)),
+        BenchQuery("trends: filter options", "trends", tr.api_filter_options),
+        BenchQuery("trends: Link headline", "trends", la.link_headline),
+        BenchQuery("trends: Link conversion series", "trends", la.link_conversion_series),
+        BenchQuery("trends: Link exit statuses", "trends", la.link_exit_statuses),
+        BenchQuery("trends: Link error codes", "trends", la.link_error_codes),
     )
 
 
-def _error_rate_series(engine: Engine, window: TimeWindow) -> pd.DataFrame:
-    maybe_refresh(engine)
-    return read_frame(
-        engine,
-        f"""
-        SELECT date_bin(CAST(:bucket AS interval), created_at, CAST(:origin AS timestamptz)) AS bucket,
-               sum(n) AS calls, sum(n) FILTER (WHERE error_code IS NOT NULL) AS errors
-        FROM ({API_EVENTS_SQL}) e GROUP BY 1 ORDER BY 1 LIMIT :row_limit
-        """,
-        {**rollup_params(window.start, window.end, engine, bucket=window.bucket), "bucket": window.bucket,
-         "origin": window.start.replace(minute=0), "row_limit": 1000},
+# --- Item and institution health (dashboard/item_health.py, institution_health.py) --
+
+_sample_items: dict[str, str] = {}
+
+
+def _sample_item(engine: Engine) -> str:
+    """A broken item (the wave's), so its detail page has a history to show."""
+    key = engine.url.render_as_string(hide_password=True)
+    if key not in _sample_items:
+        rows = read_rows(engine, "SELECT plaid_item_id FROM items_table WHERE status = 'bad' ORDER BY id "
+                                 "LIMIT :row_limit", {"row_limit": 1})
+        _sample_items[key] = rows[0]["plaid_item_id"]
+    return _sample_items[key]
+
+
+def _health_queries() -> tuple[BenchQuery, ...]:
+    from dashboard import institution_health as ih
+    from dashboard import item_health as it
+
+    return (
+        BenchQuery("health: item list", "health", lambda e, w: it.list_items(e, w, demo=True)),
+        BenchQuery("health: item detail", "health", lambda e, w: it.item_detail(e, _sample_item(e), w, demo=True)),
+        BenchQuery("health: institutions", "health", lambda e, w: ih.institution_health(e, w, demo=True)),
+        BenchQuery("health: stale items", "health",
+                   lambda e, w: it.stale_items(e, max(1, w.duration.days), now=w.end, demo=True)),
     )
-
-
-def _link_exits(engine: Engine, window: TimeWindow) -> pd.DataFrame:
-    maybe_refresh(engine)
-    return read_frame(
-        engine,
-        f"""
-        SELECT type, status, error_code, sum(n) AS events FROM ({LINK_EVENTS_SQL}) e
-        GROUP BY 1, 2, 3 ORDER BY events DESC LIMIT :row_limit
-        """,
-        {**rollup_params(window.start, window.end, engine), "row_limit": 500},
-    )
-
-
-REFERENCE: tuple[BenchQuery, ...] = (
-    BenchQuery("reference: API errors by code", "reference", _errors_by_code),
-    BenchQuery("reference: error rate series", "reference", _error_rate_series),
-    BenchQuery("reference: Link exits", "reference", _link_exits),
-)
 
 
 # --- The naive approach ----------------------------------------------------------
@@ -103,8 +102,8 @@ def naive_errors_by_code(engine: Engine, window: TimeWindow) -> pd.DataFrame:
 
 def page_queries() -> tuple[BenchQuery, ...]:
     """Every registered page query."""
-    return REFERENCE
+    return (*_trends_queries(), *_health_queries())
 
 
 # Registered query name -> naive function computing the same figure.
-NAIVE: dict[str, QueryFn] = {"reference: API errors by code": naive_errors_by_code}
+NAIVE: dict[str, QueryFn] = {"trends: errors by code": naive_errors_by_code}

@@ -161,9 +161,13 @@ def _exit_breakdown(engine: Engine, window: TimeWindow, key: str, where: str, ex
     sql = f"""WITH {_EVENTS_CTE}, {BUCKETS_CTE},
       ex AS (SELECT *, {key} AS key FROM lev WHERE type = 'exit' {where}),
       mex AS (SELECT *, {key} AS key FROM mlev WHERE type = 'exit' {where}),
-      types AS (SELECT key, error_type, sum(n) AS n FROM ex WHERE error_type IS NOT NULL GROUP BY 1, 2),
+      modes AS (  -- mode() over error_type weighted by n: most frequent non-NULL, ties to the smallest
+        SELECT DISTINCT ON (key) key, error_type
+        FROM (SELECT key, error_type, sum(n) AS n FROM ex WHERE error_type IS NOT NULL GROUP BY 1, 2) t
+        ORDER BY key, n DESC, error_type
+      ),
       grouped AS (
-        SELECT key, {extra}
+        SELECT key,
                sum(n) AS exits,
                COALESCE(sum(n) FILTER (WHERE error_code IS NOT NULL), 0) AS with_error,
                min(first_at) AS first_seen, max(last_at) AS last_seen
@@ -174,8 +178,8 @@ def _exit_breakdown(engine: Engine, window: TimeWindow, key: str, where: str, ex
         FROM (SELECT key, session, count(*) AS c FROM mex GROUP BY 1, 2) per_session GROUP BY key
       ),
       agg AS (
-        SELECT grouped.*, grouped.exits - COALESCE(extra_rows.c, 0) AS sessions
-        FROM grouped LEFT JOIN extra_rows USING (key)
+        SELECT grouped.*, {extra} grouped.exits - COALESCE(extra_rows.c, 0) AS sessions
+        FROM grouped LEFT JOIN extra_rows USING (key) LEFT JOIN modes USING (key)
       ),
       top AS (SELECT agg.*, sum(exits) OVER () AS total FROM agg ORDER BY exits DESC, key LIMIT :row_limit),
       per AS MATERIALIZED (  -- else inlined into the per-row ARRAY() and rescanned once per row
@@ -215,9 +219,7 @@ def link_error_codes(engine: Engine, window: TimeWindow, row_limit: int = DEFAUL
     cols = ["key", "error_type", "exits", "share", "sessions", "first_seen", "last_seen", "trend",
             "triage_class", "next_step"]
     df = _exit_breakdown(engine, window, "error_code", "AND error_code IS NOT NULL",
-                         # mode() over error_type weighted by n: most frequent non-NULL, ties to the smallest
-                         "(SELECT t.error_type FROM types t WHERE t.key = ex.key ORDER BY t.n DESC, t.error_type "
-                         "LIMIT 1) AS error_type,", row_limit)
+                         "modes.error_type AS error_type,", row_limit)
     if df.empty:
         return pd.DataFrame(columns=cols)
     tri = [classify(c, t) for c, t in zip(df["key"], df["error_type"], strict=True)]

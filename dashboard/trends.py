@@ -289,14 +289,11 @@ def api_breakdown(
     key = _DIM_KEY[dimension]
     where = "WHERE is_error" if dimension == "error_code" else ""
     # mode() over error_type, weighted by n: the most frequent non-NULL type, ties to the smallest.
-    extra = (
-        "(SELECT t.error_type FROM types t WHERE t.key = ev.error_code ORDER BY t.n DESC, t.error_type "
-        "LIMIT 1) AS error_type,"
-        if dimension == "error_code" else ""
-    )
+    extra = "modes.error_type," if dimension == "error_code" else ""
     types_cte = (
-        "types AS (SELECT error_code AS key, error_type, sum(n) AS n FROM ev "
-        "WHERE is_error AND error_type IS NOT NULL GROUP BY 1, 2),"
+        "modes AS (SELECT DISTINCT ON (key) key, error_type FROM ("
+        "SELECT error_code AS key, error_type, sum(n) AS n FROM ev "
+        "WHERE is_error AND error_type IS NOT NULL GROUP BY 1, 2) t ORDER BY key, n DESC, error_type),"
         if dimension == "error_code" else ""
     )
     name_join = (
@@ -307,20 +304,20 @@ def api_breakdown(
     ev, params = _events_cte(filters)
     sql = f"""WITH {ev}, {_items_cte(filters)}, {BUCKETS_CTE}, {types_cte}
       grouped AS (
-        SELECT {key} AS key, {extra}
+        SELECT {key} AS key,
                sum(n) AS calls,
                COALESCE(sum(n) FILTER (WHERE is_error), 0) AS errors,
                min(first_at) FILTER (WHERE is_error) AS first_seen,
                max(last_at) FILTER (WHERE is_error) AS last_seen
-        FROM ev {where} GROUP BY {key}{", ev.error_code" if dimension == "error_code" else ""}
+        FROM ev {where} GROUP BY {key}
       ),
       items AS (  -- distinct items by hashing (key, item) pairs (count(DISTINCT) would sort every row)
         SELECT key, count(*) AS items_affected
         FROM (SELECT {key} AS key, item_id FROM evi GROUP BY 1, 2) pairs GROUP BY key
       ),
       agg AS (
-        SELECT grouped.*, COALESCE(items.items_affected, 0) AS items_affected
-        FROM grouped LEFT JOIN items USING (key)
+        SELECT grouped.*, {extra} COALESCE(items.items_affected, 0) AS items_affected
+        FROM grouped LEFT JOIN items USING (key) {"LEFT JOIN modes USING (key)" if extra else ""}
       ),
       top AS (
         SELECT agg.*, sum(errors) OVER () AS total_errors FROM agg

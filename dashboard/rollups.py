@@ -74,6 +74,15 @@ _API = _Source(
            ON CONFLICT (hour, plaid_method, error_type, error_code, plaid_institution_id) DO UPDATE
            SET calls = h.calls + EXCLUDED.calls, first_at = least(h.first_at, EXCLUDED.first_at),
                last_at = greatest(h.last_at, EXCLUDED.last_at)""",
+        """INSERT INTO dashboard_api_daily AS h
+             (day, plaid_method, error_type, error_code, plaid_institution_id, calls, first_at, last_at)
+           SELECT date_trunc('day', created_at, 'UTC'), plaid_method, error_type, error_code, plaid_institution_id,
+                  count(*), min(created_at), max(created_at)
+           FROM new WHERE created_at IS NOT NULL
+           GROUP BY 1, plaid_method, error_type, error_code, plaid_institution_id
+           ON CONFLICT (day, plaid_method, error_type, error_code, plaid_institution_id) DO UPDATE
+           SET calls = h.calls + EXCLUDED.calls, first_at = least(h.first_at, EXCLUDED.first_at),
+               last_at = greatest(h.last_at, EXCLUDED.last_at)""",
         """INSERT INTO dashboard_api_item_hourly AS h
              (hour, item_id, plaid_method, error_type, error_code, plaid_institution_id, errors, first_at, last_at)
            SELECT hour, item_id, plaid_method, error_type, error_code, plaid_institution_id,
@@ -111,7 +120,8 @@ _LINK = _Source(
 
 SOURCES: tuple[_Source, ...] = (_API, _LINK)
 ROLLUP_TABLES = (
-    "dashboard_api_hourly", "dashboard_api_item_hourly", "dashboard_link_hourly", "dashboard_link_multi_sessions",
+    "dashboard_api_hourly", "dashboard_api_daily", "dashboard_api_item_hourly", "dashboard_link_hourly",
+    "dashboard_link_multi_sessions",
 )
 
 
@@ -317,10 +327,27 @@ def rollup_params(
         if first <= _hour_floor(split_utc) < last and _hour_floor(split_utc) < split_utc:
             split_from = _hour_floor(split_utc)
             split_to = split_from + timedelta(hours=1)
+    # Whole UTC days inside the whole hours, for the daily rollup (if buckets are whole days);
+    # the day around a split is read by the hour.
+    day_first = first.replace(hour=0)
+    if day_first < first:
+        day_first += timedelta(days=1)
+    day_last = last.replace(hour=0)
+    whole_days = bucket is None or (bucket >= timedelta(days=1) and bucket % timedelta(days=1) == timedelta(0))
+    if day_last <= day_first or not whole_days:
+        day_first = day_last = first
+    split_day_from = split_day_to = day_first
+    if split is not None:
+        split_utc = split.astimezone(timezone.utc)
+        day = _hour_floor(split_utc).replace(hour=0)
+        if day_first <= day < day_last and day < split_utc:  # on the hour still cuts a day in two
+            split_day_from, split_day_to = day, day + timedelta(days=1)
     marks = known_watermarks(engine) if engine is not None else {}
     return {
         "rollup_start": start, "rollup_end": end, "rollup_from": first, "rollup_to": last,
         "rollup_split_from": split_from, "rollup_split_to": split_to,
+        "rollup_day_from": day_first, "rollup_day_to": day_last,
+        "rollup_split_day_from": split_day_from, "rollup_split_day_to": split_day_to,
         "rollup_api_wm": marks.get(_API.table, 0), "rollup_link_wm": marks.get(_LINK.table, 0),
     }
 
@@ -347,14 +374,22 @@ _API_RAW = (
     "1 AS n, e.created_at AS first_at, e.created_at AS last_at "
     "FROM plaid_api_events_table e LEFT JOIN items_table i ON i.id = e.item_id"
 )
-# Every Plaid API event in [:rollup_start, :rollup_end): created_at (the hour for rolled-up
-# rows), plaid_method, error_type, error_code, plaid_institution_id, n (events),
+# Every Plaid API event in [:rollup_start, :rollup_end): created_at (the day or hour for
+# rolled-up rows), plaid_method, error_type, error_code, plaid_institution_id, n (events),
 # first_at, last_at.
+_API_COLUMNS = "r.plaid_method, r.error_type, r.error_code, r.plaid_institution_id, r.calls AS n, r.first_at, r.last_at"
+_NOT_SPLIT_HOUR = "(r.hour < :rollup_split_from OR r.hour >= :rollup_split_to)"
 API_EVENTS_SQL = f"""
-      SELECT r.hour AS created_at, r.plaid_method, r.error_type, r.error_code, r.plaid_institution_id,
-             r.calls AS n, r.first_at, r.last_at
-      FROM dashboard_api_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
-        AND (r.hour < :rollup_split_from OR r.hour >= :rollup_split_to)
+      SELECT r.day AS created_at, {_API_COLUMNS}
+      FROM dashboard_api_daily r WHERE r.day >= :rollup_day_from AND r.day < :rollup_day_to
+        AND (r.day < :rollup_split_day_from OR r.day >= :rollup_split_day_to)
+      UNION ALL SELECT r.hour, {_API_COLUMNS}
+      FROM dashboard_api_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_day_from AND {_NOT_SPLIT_HOUR}
+      UNION ALL SELECT r.hour, {_API_COLUMNS}
+      FROM dashboard_api_hourly r WHERE r.hour >= :rollup_day_to AND r.hour < :rollup_to AND {_NOT_SPLIT_HOUR}
+      UNION ALL SELECT r.hour, {_API_COLUMNS}
+      FROM dashboard_api_hourly r WHERE r.hour >= :rollup_split_day_from AND r.hour < :rollup_split_day_to
+        AND {_NOT_SPLIT_HOUR}
       {_raw_branches(_API_RAW, "TRUE", _API.table, "rollup_api_wm")}"""
 
 _ITEM_RAW = (

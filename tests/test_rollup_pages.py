@@ -99,6 +99,7 @@ WINDOWS = {
     "one hour (5-minute buckets)": TimeWindow(T0 + timedelta(days=1, hours=3, minutes=5),
                                               T0 + timedelta(days=1, hours=4, minutes=5)),
     "whole days": TimeWindow(T0 + timedelta(days=1), T0 + timedelta(days=3)),
+    "on the hour, not midnight": TimeWindow(T0 + timedelta(days=1, hours=12), T0 + timedelta(days=2, hours=12)),
 }
 FILTERS = [ApiFilters(), ApiFilters(method="transactionsSync"), ApiFilters(institution=trends.UNKNOWN_INSTITUTION),
            ApiFilters(triage_class="user action"), ApiFilters(error_code="INSTITUTION_DOWN", institution="ins_3")]

@@ -395,3 +395,43 @@ def test_distinct_link_sessions_from_rollup_rows_minus_multi_row_sessions(db):
     assert same()
     with db.connect() as conn:
         assert "s2" in set(conn.execute(text("SELECT link_session_id FROM dashboard_link_multi_sessions")).scalars())
+
+
+def test_whole_days_come_from_the_daily_rollup_and_figures_stay_exact(db):
+    with db.begin() as conn:
+        _items(conn)
+        # Three days of calls, two per hour, at :10 and :40.
+        _api(conn, [(1 + h % 3, "transactionsSync", "ITEM_LOGIN_REQUIRED" if h % 5 == 0 else None, h * 60 + m)
+                    for h in range(-10, 62) for m in (10, 40)])
+    refresh_rollups(db)
+    start, end = T0 - timedelta(hours=10, minutes=35), T0 + timedelta(hours=50, minutes=33)
+    p = rollup_params(start, end, db)
+    assert (p["rollup_day_from"], p["rollup_day_to"]) == (T0 - timedelta(hours=10), T0 + timedelta(hours=38))
+    assert _via_rollup(db, p) == _raw(db, p)
+    daily = rollup_params(start, end, db, bucket=timedelta(days=1))
+    assert daily["rollup_day_to"] > daily["rollup_day_from"]
+    assert rollup_params(start, end, db, bucket=timedelta(hours=6))["rollup_day_from"] == p["rollup_from"]
+    split = T0 + timedelta(hours=20, minutes=25)  # inside a whole day: that day by the hour, its hour raw
+    s = rollup_params(start, end, db, split=split)
+    assert (s["rollup_split_day_from"], s["rollup_split_day_to"]) == (T0 + timedelta(hours=14),
+                                                                      T0 + timedelta(hours=38))
+    with db.connect() as conn:
+        sides = conn.execute(text(
+            f"SELECT sum(n) FILTER (WHERE created_at < :split), sum(n) FILTER (WHERE created_at >= :split) "
+            f"FROM ({API_EVENTS_SQL}) e"), {**s, "split": split}).one()
+        raw = conn.execute(text(
+            "SELECT count(*) FILTER (WHERE created_at < :split), count(*) FILTER (WHERE created_at >= :split) "
+            "FROM plaid_api_events_table WHERE created_at >= :s AND created_at < :e"),
+            {"split": split, "s": start, "e": end}).one()
+        in_days = conn.execute(text("SELECT sum(calls) FROM dashboard_api_daily")).scalar_one()
+    assert tuple(sides) == tuple(raw) and in_days == 144
+
+
+def test_a_split_on_the_hour_still_splits_its_day():
+    start, end = datetime(2026, 3, 6, 12, tzinfo=timezone.utc), datetime(2026, 3, 8, 12, tzinfo=timezone.utc)
+    p = rollup_params(start, end, split=datetime(2026, 3, 7, 12, tzinfo=timezone.utc))
+    assert p["rollup_split_from"] == p["rollup_split_to"]  # no raw hour needed
+    assert (p["rollup_split_day_from"], p["rollup_split_day_to"]) == (
+        datetime(2026, 3, 7, tzinfo=timezone.utc), datetime(2026, 3, 8, tzinfo=timezone.utc))
+    at_midnight = rollup_params(start, end, split=datetime(2026, 3, 7, tzinfo=timezone.utc))
+    assert at_midnight["rollup_split_day_from"] == at_midnight["rollup_split_day_to"]

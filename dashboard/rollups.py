@@ -47,6 +47,10 @@ GAP_TTL = timedelta(hours=1)
 PAGE_REFRESH_BATCH = 1_000_000
 PAGE_REFRESH_INTERVAL_S = 60.0
 ANALYZE_AFTER_ROWS = 50_000
+# Bumped whenever the rollup tables or what goes into them change: a database
+# rolled up by another version is rebuilt on its next refresh.
+ROLLUP_VERSION = 3
+_VERSION_ROW = "__rollup_version__"
 _LOCK_KEY = 7_170_001  # pg advisory lock: one refresh at a time per database
 
 
@@ -210,11 +214,23 @@ def refresh_rollups(
             # One snapshot for the whole refresh: the gap rows aggregated and
             # the gap rows deleted are the same rows.
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            stored = conn.execute(
+                text("SELECT last_id FROM dashboard_rollup_watermarks WHERE source = :v"), {"v": _VERSION_ROW}
+            ).scalar()
+            has_rows = conn.execute(text("SELECT EXISTS (SELECT 1 FROM dashboard_rollup_watermarks)")).scalar()
+            if has_rows and stored != ROLLUP_VERSION:
+                _log.warning("rollups were built by another version; rebuilding them")
+                rebuild = True
             if rebuild:
                 for table in (*ROLLUP_TABLES, "dashboard_rollup_gaps", "dashboard_rollup_watermarks"):
                     conn.execute(text(f"DELETE FROM {table}"))
             for src in SOURCES:
                 rows[src.table], marks[src.table] = _refresh_source(conn, src, max_rows)
+            conn.execute(
+                text("INSERT INTO dashboard_rollup_watermarks (source, last_id) VALUES (:v, :n) "
+                     "ON CONFLICT (source) DO UPDATE SET last_id = EXCLUDED.last_id"),
+                {"v": _VERSION_ROW, "n": ROLLUP_VERSION},
+            )
             conn.commit()
             _remember(engine, marks)
             if sum(rows.values()) >= ANALYZE_AFTER_ROWS:

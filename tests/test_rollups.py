@@ -435,3 +435,18 @@ def test_a_split_on_the_hour_still_splits_its_day():
         datetime(2026, 3, 7, tzinfo=timezone.utc), datetime(2026, 3, 8, tzinfo=timezone.utc))
     at_midnight = rollup_params(start, end, split=datetime(2026, 3, 7, tzinfo=timezone.utc))
     assert at_midnight["rollup_split_day_from"] == at_midnight["rollup_split_day_to"]
+
+
+def test_rollups_built_by_another_version_are_rebuilt(db, monkeypatch):
+    with db.begin() as conn:
+        _items(conn)
+        _api(conn, BASE_API)
+    refresh_rollups(db)
+    with db.begin() as conn:  # as if an older version had rolled up without the daily table
+        conn.execute(text("DELETE FROM dashboard_api_daily"))
+    assert refresh_rollups(db).rows["plaid_api_events_table"] == 0  # same version: nothing to do
+    monkeypatch.setattr(rollups, "ROLLUP_VERSION", rollups.ROLLUP_VERSION + 1)
+    assert refresh_rollups(db).rows["plaid_api_events_table"] == 9
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT sum(calls) FROM dashboard_api_daily")).scalar_one() == 9
+        assert conn.execute(text("SELECT sum(calls) FROM dashboard_api_hourly")).scalar_one() == 9

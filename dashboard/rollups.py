@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -51,7 +51,8 @@ ANALYZE_AFTER_ROWS = 50_000
 # rolled up by another version is rebuilt on its next refresh.
 ROLLUP_VERSION = 3
 _VERSION_ROW = "__rollup_version__"
-_LOCK_KEY = 7_170_001  # pg advisory lock: one refresh at a time per database
+_LOCK_KEY = 7_170_001
+MAX_SPLITS = 2  # pg advisory lock: one refresh at a time per database
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,7 @@ def rollup_params(
     engine: Engine | None = None,
     *,
     bucket: timedelta | None = None,
-    split: datetime | None = None,
+    split: datetime | Sequence[datetime] | None = None,
 ) -> dict[str, Any]:
     """Bound parameters for the *_SQL fragments: the range (:rollup_start,
     :rollup_end), the whole UTC hours inside it (:rollup_from, :rollup_to) and
@@ -326,7 +327,8 @@ def rollup_params(
     carry only their hour, so buckets shorter than an hour (or not whole
     hours) read everything from the raw table. A caller that compares
     created_at with an instant inside the range (a previous window ending at
-    :start) passes it as split: the hour around it is read raw.
+    :start) passes it as split (up to two): the hour around it is read raw,
+    and the day around it by the hour.
     """
     start_utc, end_utc = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     first = _hour_floor(start_utc)
@@ -336,15 +338,7 @@ def rollup_params(
     whole_hours = bucket is None or (bucket >= timedelta(hours=1) and bucket % timedelta(hours=1) == timedelta(0))
     if last <= first or not whole_hours:  # no usable hour inside: everything comes from the raw table
         first = last = start_utc
-    # An empty split hour (from, from) unless split falls strictly inside a rolled-up hour.
-    split_from = split_to = first
-    if split is not None:
-        split_utc = split.astimezone(timezone.utc)
-        if first <= _hour_floor(split_utc) < last and _hour_floor(split_utc) < split_utc:
-            split_from = _hour_floor(split_utc)
-            split_to = split_from + timedelta(hours=1)
-    # Whole UTC days inside the whole hours, for the daily rollup (if buckets are whole days);
-    # the day around a split is read by the hour.
+    # Whole UTC days inside the whole hours, for the daily rollup (if buckets are whole days).
     day_first = first.replace(hour=0)
     if day_first < first:
         day_first += timedelta(days=1)
@@ -352,18 +346,32 @@ def rollup_params(
     whole_days = bucket is None or (bucket >= timedelta(days=1) and bucket % timedelta(days=1) == timedelta(0))
     if day_last <= day_first or not whole_days:
         day_first = day_last = first
-    split_day_from = split_day_to = day_first
-    if split is not None:
-        split_utc = split.astimezone(timezone.utc)
-        day = _hour_floor(split_utc).replace(hour=0)
-        if day_first <= day < day_last and day < split_utc:  # on the hour still cuts a day in two
-            split_day_from, split_day_to = day, day + timedelta(days=1)
+    # Up to two splits. Empty ranges (from, from) unless a split falls strictly
+    # inside a rolled-up hour (read raw) or a whole day (read by the hour).
+    splits = [] if split is None else [split] if isinstance(split, datetime) else list(split)
+    if len(splits) > MAX_SPLITS:
+        raise ValueError(f"at most {MAX_SPLITS} splits")
+    hours: list[tuple[datetime, datetime]] = []
+    days: list[tuple[datetime, datetime]] = []
+    for instant in splits:
+        at = instant.astimezone(timezone.utc)
+        hour = _hour_floor(at)
+        if first <= hour < last and hour < at and (hour, hour + timedelta(hours=1)) not in hours:
+            hours.append((hour, hour + timedelta(hours=1)))
+        day = hour.replace(hour=0)
+        if day_first <= day < day_last and day < at and (day, day + timedelta(days=1)) not in days:
+            days.append((day, day + timedelta(days=1)))
+    hours += [(first, first)] * (MAX_SPLITS - len(hours))
+    days += [(day_first, day_first)] * (MAX_SPLITS - len(days))
+    split_params: dict[str, datetime] = {}
+    for n, ((h_from, h_to), (d_from, d_to)) in enumerate(zip(hours, days, strict=True), start=1):
+        suffix = "" if n == 1 else str(n)
+        split_params |= {f"rollup_split{suffix}_from": h_from, f"rollup_split{suffix}_to": h_to,
+                         f"rollup_split{suffix}_day_from": d_from, f"rollup_split{suffix}_day_to": d_to}
     marks = known_watermarks(engine) if engine is not None else {}
     return {
         "rollup_start": start, "rollup_end": end, "rollup_from": first, "rollup_to": last,
-        "rollup_split_from": split_from, "rollup_split_to": split_to,
-        "rollup_day_from": day_first, "rollup_day_to": day_last,
-        "rollup_split_day_from": split_day_from, "rollup_split_day_to": split_day_to,
+        "rollup_day_from": day_first, "rollup_day_to": day_last, **split_params,
         "rollup_api_wm": marks.get(_API.table, 0), "rollup_link_wm": marks.get(_LINK.table, 0),
     }
 
@@ -374,12 +382,14 @@ def _raw_branches(select: str, where: str, wm_source: str, hint: str) -> str:
     wm = f"(SELECT coalesce(max(last_id), 0) FROM dashboard_rollup_watermarks WHERE source = '{wm_source}')"
     whole = (
         "e.created_at >= :rollup_from AND e.created_at < :rollup_to "
-        "AND (e.created_at < :rollup_split_from OR e.created_at >= :rollup_split_to)"
+        "AND (e.created_at < :rollup_split_from OR e.created_at >= :rollup_split_to) "
+        "AND (e.created_at < :rollup_split2_from OR e.created_at >= :rollup_split2_to)"
     )
     return f"""
       UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_start AND e.created_at < :rollup_from
       UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_to AND e.created_at < :rollup_end
       UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_split_from AND e.created_at < :rollup_split_to
+      UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_split2_from AND e.created_at < :rollup_split2_to
       UNION ALL {select} WHERE {where} AND {whole} AND e.id > :{hint} AND e.id > {wm}
       UNION ALL {select} JOIN dashboard_rollup_gaps g ON g.source = '{wm_source}' AND g.id = e.id
                 WHERE {where} AND {whole} AND e.id <= {wm}"""
@@ -394,17 +404,24 @@ _API_RAW = (
 # rolled-up rows), plaid_method, error_type, error_code, plaid_institution_id, n (events),
 # first_at, last_at.
 _API_COLUMNS = "r.plaid_method, r.error_type, r.error_code, r.plaid_institution_id, r.calls AS n, r.first_at, r.last_at"
-_NOT_SPLIT_HOUR = "(r.hour < :rollup_split_from OR r.hour >= :rollup_split_to)"
+_NOT_SPLIT_HOUR = (
+    "(r.hour < :rollup_split_from OR r.hour >= :rollup_split_to) "
+    "AND (r.hour < :rollup_split2_from OR r.hour >= :rollup_split2_to)"
+)
 API_EVENTS_SQL = f"""
       SELECT r.day AS created_at, {_API_COLUMNS}
       FROM dashboard_api_daily r WHERE r.day >= :rollup_day_from AND r.day < :rollup_day_to
         AND (r.day < :rollup_split_day_from OR r.day >= :rollup_split_day_to)
+        AND (r.day < :rollup_split2_day_from OR r.day >= :rollup_split2_day_to)
       UNION ALL SELECT r.hour, {_API_COLUMNS}
       FROM dashboard_api_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_day_from AND {_NOT_SPLIT_HOUR}
       UNION ALL SELECT r.hour, {_API_COLUMNS}
       FROM dashboard_api_hourly r WHERE r.hour >= :rollup_day_to AND r.hour < :rollup_to AND {_NOT_SPLIT_HOUR}
       UNION ALL SELECT r.hour, {_API_COLUMNS}
       FROM dashboard_api_hourly r WHERE r.hour >= :rollup_split_day_from AND r.hour < :rollup_split_day_to
+        AND {_NOT_SPLIT_HOUR}
+      UNION ALL SELECT r.hour, {_API_COLUMNS}
+      FROM dashboard_api_hourly r WHERE r.hour >= :rollup_split2_day_from AND r.hour < :rollup_split2_day_to
         AND {_NOT_SPLIT_HOUR}
       {_raw_branches(_API_RAW, "TRUE", _API.table, "rollup_api_wm")}"""
 
@@ -419,7 +436,7 @@ API_ITEM_ERRORS_SQL = f"""
       SELECT r.hour AS created_at, r.item_id, r.plaid_method, r.error_type, r.error_code,
              r.plaid_institution_id, r.errors AS n, r.first_at, r.last_at
       FROM dashboard_api_item_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
-        AND (r.hour < :rollup_split_from OR r.hour >= :rollup_split_to)
+        AND {_NOT_SPLIT_HOUR}
       {_raw_branches(_ITEM_RAW, "e.error_code IS NOT NULL AND e.item_id IS NOT NULL", _API.table,
                      "rollup_api_wm")}"""
 
@@ -433,7 +450,7 @@ LINK_EVENTS_SQL = f"""
       SELECT r.hour AS created_at, r.type, r.error_type, r.error_code, r.status,
              r.events AS n, r.first_at, r.last_at
       FROM dashboard_link_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_to
-        AND (r.hour < :rollup_split_from OR r.hour >= :rollup_split_to)
+        AND {_NOT_SPLIT_HOUR}
       {_raw_branches(_LINK_RAW, "TRUE", _LINK.table, "rollup_link_wm")}"""
 
 

@@ -450,3 +450,32 @@ def test_rollups_built_by_another_version_are_rebuilt(db, monkeypatch):
     with db.connect() as conn:
         assert conn.execute(text("SELECT sum(calls) FROM dashboard_api_daily")).scalar_one() == 9
         assert conn.execute(text("SELECT sum(calls) FROM dashboard_api_hourly")).scalar_one() == 9
+
+
+@pytest.mark.parametrize("minutes", [(25, 25), (25, 0), (0, 0)], ids=["off-the-hour", "mixed", "on-the-hour"])
+def test_two_splits_keep_the_three_parts_exact(db, minutes):
+    with db.begin() as conn:
+        _items(conn)
+        _api(conn, [(1 + h % 3, "itemGet", "RATE_LIMIT" if h % 4 == 0 else None, h * 60 + m)
+                    for h in range(-30, 62) for m in (10, 40)])
+    refresh_rollups(db)
+    start, end = T0 - timedelta(hours=30, minutes=35), T0 + timedelta(hours=50, minutes=33)
+    a = T0 - timedelta(hours=4) + timedelta(minutes=minutes[0])
+    b = T0 + timedelta(hours=27) + timedelta(minutes=minutes[1])
+    p = rollup_params(start, end, db, split=[a, b])
+    with db.connect() as conn:
+        parts = conn.execute(text(
+            f"SELECT sum(n) FILTER (WHERE created_at < :a), sum(n) FILTER (WHERE created_at >= :a AND created_at < :b),"
+            f" sum(n) FILTER (WHERE created_at >= :b),"
+            f" sum(n) FILTER (WHERE error_code IS NOT NULL AND created_at >= :b)"
+            f" FROM ({API_EVENTS_SQL}) e"), {**p, "a": a, "b": b}).one()
+        raw = conn.execute(text(
+            "SELECT count(*) FILTER (WHERE created_at < :a), count(*) FILTER (WHERE created_at >= :a "
+            "AND created_at < :b), count(*) FILTER (WHERE created_at >= :b), "
+            "count(*) FILTER (WHERE error_code IS NOT NULL AND created_at >= :b) "
+            "FROM plaid_api_events_table WHERE created_at >= :s AND created_at < :e"),
+            {"a": a, "b": b, "s": start, "e": end}).one()
+    assert tuple(parts) == tuple(raw)
+    assert _via_rollup(db, p) == _raw(db, p)
+    with pytest.raises(ValueError):
+        rollup_params(start, end, split=[a, b, end])

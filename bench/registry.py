@@ -81,6 +81,43 @@ def _health_queries() -> tuple[BenchQuery, ...]:
     )
 
 
+# --- Investigate (dashboard/investigate.py) ------------------------------------------
+
+_samples: dict[tuple[str, str], str] = {}
+
+
+def _sample(engine: Engine, kind: str) -> str:
+    """One real identifier of a kind, looked up once per database."""
+    sql = {
+        "request_id": "SELECT request_id AS v FROM plaid_api_events_table WHERE request_id IS NOT NULL "
+                      "ORDER BY id LIMIT :row_limit",
+        "username": "SELECT u.username AS v FROM users_table u JOIN items_table i ON i.user_id = u.id "
+                    "WHERE i.status = 'bad' ORDER BY u.id LIMIT :row_limit",
+    }[kind]
+    key = (engine.url.render_as_string(hide_password=True), kind)
+    if key not in _samples:
+        _samples[key] = read_rows(engine, sql, {"row_limit": 1})[0]["v"]
+    return _samples[key]
+
+
+def _investigate_queries() -> tuple[BenchQuery, ...]:
+    from dashboard import investigate as inv
+
+    def run(request_fn: Callable[[Engine], Any]) -> QueryFn:
+        return lambda e, w: inv.run(e, request_fn(e), w, environment="sandbox")
+
+    return (
+        BenchQuery("investigate: request id → event and ticket", "investigate",
+                   run(lambda e: inv.Request(q=_sample(e, "request_id")))),
+        BenchQuery("investigate: item → timeline and ticket", "investigate",
+                   run(lambda e: inv.Request(q=_sample_item(e)))),
+        BenchQuery("investigate: user → timeline", "investigate",
+                   run(lambda e: inv.Request(q=_sample(e, "username")))),
+        BenchQuery("investigate: events with a code", "investigate",
+                   run(lambda e: inv.Request(code="ITEM_LOGIN_REQUIRED"))),
+    )
+
+
 # --- The naive approach ----------------------------------------------------------
 
 def naive_errors_by_code(engine: Engine, window: TimeWindow) -> pd.DataFrame:
@@ -102,7 +139,7 @@ def naive_errors_by_code(engine: Engine, window: TimeWindow) -> pd.DataFrame:
 
 def page_queries() -> tuple[BenchQuery, ...]:
     """Every registered page query."""
-    return (*_trends_queries(), *_health_queries())
+    return (*_trends_queries(), *_health_queries(), *_investigate_queries())
 
 
 # Registered query name -> naive function computing the same figure.

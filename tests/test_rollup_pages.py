@@ -1,4 +1,5 @@
-"""The page queries give the same figures from the rollups as from the raw tables.
+"""The page queries (trends, Link, institution health) give the same figures from the
+rollups as from the raw tables.
 
 Two databases get the same rows. One is refreshed into the rollups, the other
 never is, so every query there reads raw rows only. Their reports must be
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from dashboard import link_analytics, rollups, trends
+from dashboard import institution_health, link_analytics, rollups, trends
 from dashboard.database import make_engine
 from dashboard.link_analytics import link_report
 from dashboard.rollups import refresh_rollups
@@ -100,6 +101,8 @@ WINDOWS = {
                                               T0 + timedelta(days=1, hours=4, minutes=5)),
     "whole days": TimeWindow(T0 + timedelta(days=1), T0 + timedelta(days=3)),
     "on the hour, not midnight": TimeWindow(T0 + timedelta(days=1, hours=12), T0 + timedelta(days=2, hours=12)),
+    "35 hours (two splits in institution health)": TimeWindow(T0 + timedelta(hours=14, minutes=40),
+                                                              T0 + timedelta(days=2, hours=1, minutes=40)),
 }
 FILTERS = [ApiFilters(), ApiFilters(method="transactionsSync"), ApiFilters(institution=trends.UNKNOWN_INSTITUTION),
            ApiFilters(triage_class="user action"), ApiFilters(error_code="INSTITUTION_DOWN", institution="ins_3")]
@@ -111,6 +114,7 @@ def pair(new_database, monkeypatch):
     # Refreshes happen only where the test says so.
     monkeypatch.setattr(trends, "maybe_refresh", lambda engine: False)
     monkeypatch.setattr(link_analytics, "maybe_refresh", lambda engine: False)
+    monkeypatch.setattr(institution_health, "maybe_refresh", lambda engine: False)
     monkeypatch.setattr(rollups, "_known_marks", {})
     rolled, raw = make_engine(new_database()), make_engine(new_database())
     for engine in (rolled, raw):
@@ -128,6 +132,7 @@ def _reports(engine) -> dict:
             out[f"{name} api {n}"] = api_report(engine, window, f, stack_by="class" if n % 2 else "type")
         out[f"{name} link"] = link_report(engine, window)
         out[f"{name} options"] = api_filter_options(engine, window)
+        out[f"{name} institutions"] = institution_health.institution_health(engine, window)
     return out
 
 

@@ -203,6 +203,30 @@ def sql_triage_values() -> tuple[str, dict[str, Any]]:
     return "(VALUES " + ", ".join(rows) + ") AS triage(error_code, triage_class)", params
 
 
+# Failures of the dashboard's own Plaid calls that never produced a Plaid
+# error body (dashboard.plaid_client logs them under error_type
+# DASHBOARD_CLIENT_ERROR), so the admin page can triage them like the rest.
+CLIENT_ERROR_CODES: dict[str, Triage] = {
+    "CLIENT_TIMEOUT": Triage(
+        "CLIENT_TIMEOUT", TriageClass.TRANSIENT,
+        "Plaid did not answer within the dashboard's timeout: retry later; if it repeats, check Plaid's status page.",
+        _TICKET_CATEGORY[TriageClass.TRANSIENT],
+    ),
+    "CLIENT_CONNECTION_FAILED": Triage(
+        "CLIENT_CONNECTION_FAILED", TriageClass.INTEGRATION,
+        "Could not connect to Plaid: check the network, proxy and PLAID_ENV host from the dashboard's server.",
+        None,
+    ),
+    "CLIENT_MALFORMED_RESPONSE": Triage(
+        "CLIENT_MALFORMED_RESPONSE", TriageClass.PLAID_SIDE,
+        "Plaid's answer could not be read (truncated or not JSON): retry; if it repeats, file a ticket "
+        "with the time and any request_id, and check for a proxy rewriting responses.",
+        _TICKET_CATEGORY[TriageClass.PLAID_SIDE],
+    ),
+}
+KNOWLEDGE_BASE.update(CLIENT_ERROR_CODES)
+
+
 def sql_type_fallback_values() -> tuple[str, dict[str, Any]]:
     """A VALUES list (error_type, class) with bound parameters: the error-type
     fallback of classify(), for codes missing from the knowledge base."""

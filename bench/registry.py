@@ -118,6 +118,20 @@ def _investigate_queries() -> tuple[BenchQuery, ...]:
     )
 
 
+# --- Admin: Plaid refreshes (dashboard/batches.py, dashboard/audit.py) ----------------
+
+def _admin_queries() -> tuple[BenchQuery, ...]:
+    from dashboard import audit, batches
+
+    return (
+        BenchQuery("admin: select items by error code", "admin",
+                   lambda e, w: batches.select_items(e, batches.BatchCriteria(
+                       error_code="ITEM_LOGIN_REQUIRED", institution="ins_109509", window=w))),
+        BenchQuery("admin: recent batches", "admin", batches.recent_batches),
+        BenchQuery("admin: audit trail", "admin", audit.audit_frame),
+    )
+
+
 # --- The naive approach ----------------------------------------------------------
 
 def naive_errors_by_code(engine: Engine, window: TimeWindow) -> pd.DataFrame:
@@ -139,7 +153,7 @@ def naive_errors_by_code(engine: Engine, window: TimeWindow) -> pd.DataFrame:
 
 def page_queries() -> tuple[BenchQuery, ...]:
     """Every registered page query."""
-    return (*_trends_queries(), *_health_queries(), *_investigate_queries())
+    return (*_trends_queries(), *_health_queries(), *_investigate_queries(), *_admin_queries())
 
 
 # Registered query name -> naive function computing the same figure.

@@ -52,7 +52,7 @@ ANALYZE_AFTER_ROWS = 50_000
 ROLLUP_VERSION = 3
 _VERSION_ROW = "__rollup_version__"
 _LOCK_KEY = 7_170_001
-MAX_SPLITS = 2  # pg advisory lock: one refresh at a time per database
+MAX_SPLITS = 2_000  # pg advisory lock: one refresh at a time per database
 
 
 @dataclass(frozen=True)
@@ -327,8 +327,8 @@ def rollup_params(
     carry only their hour, so buckets shorter than an hour (or not whole
     hours) read everything from the raw table. A caller that compares
     created_at with an instant inside the range (a previous window ending at
-    :start) passes it as split (up to two): the hour around it is read raw,
-    and the day around it by the hour.
+    :start, or every bucket boundary of buckets counted from :start) passes
+    them as split: the hour around each is read raw, the day around it by the hour.
     """
     start_utc, end_utc = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     first = _hour_floor(start_utc)
@@ -346,32 +346,26 @@ def rollup_params(
     whole_days = bucket is None or (bucket >= timedelta(days=1) and bucket % timedelta(days=1) == timedelta(0))
     if day_last <= day_first or not whole_days:
         day_first = day_last = first
-    # Up to two splits. Empty ranges (from, from) unless a split falls strictly
-    # inside a rolled-up hour (read raw) or a whole day (read by the hour).
+    # Splits: the hours they fall strictly inside are read raw, the whole days
+    # they fall inside are read by the hour.
     splits = [] if split is None else [split] if isinstance(split, datetime) else list(split)
     if len(splits) > MAX_SPLITS:
         raise ValueError(f"at most {MAX_SPLITS} splits")
-    hours: list[tuple[datetime, datetime]] = []
-    days: list[tuple[datetime, datetime]] = []
+    split_hours: set[datetime] = set()
+    split_days: set[datetime] = set()
     for instant in splits:
         at = instant.astimezone(timezone.utc)
         hour = _hour_floor(at)
-        if first <= hour < last and hour < at and (hour, hour + timedelta(hours=1)) not in hours:
-            hours.append((hour, hour + timedelta(hours=1)))
+        if first <= hour < last and hour < at:
+            split_hours.add(hour)
         day = hour.replace(hour=0)
-        if day_first <= day < day_last and day < at and (day, day + timedelta(days=1)) not in days:
-            days.append((day, day + timedelta(days=1)))
-    hours += [(first, first)] * (MAX_SPLITS - len(hours))
-    days += [(day_first, day_first)] * (MAX_SPLITS - len(days))
-    split_params: dict[str, datetime] = {}
-    for n, ((h_from, h_to), (d_from, d_to)) in enumerate(zip(hours, days, strict=True), start=1):
-        suffix = "" if n == 1 else str(n)
-        split_params |= {f"rollup_split{suffix}_from": h_from, f"rollup_split{suffix}_to": h_to,
-                         f"rollup_split{suffix}_day_from": d_from, f"rollup_split{suffix}_day_to": d_to}
+        if day_first <= day < day_last and day < at:
+            split_days.add(day)
     marks = known_watermarks(engine) if engine is not None else {}
     return {
         "rollup_start": start, "rollup_end": end, "rollup_from": first, "rollup_to": last,
-        "rollup_day_from": day_first, "rollup_day_to": day_last, **split_params,
+        "rollup_day_from": day_first, "rollup_day_to": day_last,
+        "rollup_split_hours": sorted(split_hours), "rollup_split_days": sorted(split_days),
         "rollup_api_wm": marks.get(_API.table, 0), "rollup_link_wm": marks.get(_LINK.table, 0),
     }
 
@@ -382,14 +376,13 @@ def _raw_branches(select: str, where: str, wm_source: str, hint: str) -> str:
     wm = f"(SELECT coalesce(max(last_id), 0) FROM dashboard_rollup_watermarks WHERE source = '{wm_source}')"
     whole = (
         "e.created_at >= :rollup_from AND e.created_at < :rollup_to "
-        "AND (e.created_at < :rollup_split_from OR e.created_at >= :rollup_split_to) "
-        "AND (e.created_at < :rollup_split2_from OR e.created_at >= :rollup_split2_to)"
+        "AND date_trunc('hour', e.created_at, 'UTC') <> ALL(CAST(:rollup_split_hours AS timestamptz[]))"
     )
     return f"""
       UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_start AND e.created_at < :rollup_from
       UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_to AND e.created_at < :rollup_end
-      UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_split_from AND e.created_at < :rollup_split_to
-      UNION ALL {select} WHERE {where} AND e.created_at >= :rollup_split2_from AND e.created_at < :rollup_split2_to
+      UNION ALL {select} JOIN unnest(CAST(:rollup_split_hours AS timestamptz[])) sh(hour)
+                ON e.created_at >= sh.hour AND e.created_at < sh.hour + interval '1 hour' WHERE {where}
       UNION ALL {select} WHERE {where} AND {whole} AND e.id > :{hint} AND e.id > {wm}
       UNION ALL {select} JOIN dashboard_rollup_gaps g ON g.source = '{wm_source}' AND g.id = e.id
                 WHERE {where} AND {whole} AND e.id <= {wm}"""
@@ -404,25 +397,19 @@ _API_RAW = (
 # rolled-up rows), plaid_method, error_type, error_code, plaid_institution_id, n (events),
 # first_at, last_at.
 _API_COLUMNS = "r.plaid_method, r.error_type, r.error_code, r.plaid_institution_id, r.calls AS n, r.first_at, r.last_at"
-_NOT_SPLIT_HOUR = (
-    "(r.hour < :rollup_split_from OR r.hour >= :rollup_split_to) "
-    "AND (r.hour < :rollup_split2_from OR r.hour >= :rollup_split2_to)"
-)
+_NOT_SPLIT_HOUR = "r.hour <> ALL(CAST(:rollup_split_hours AS timestamptz[]))"
 API_EVENTS_SQL = f"""
       SELECT r.day AS created_at, {_API_COLUMNS}
       FROM dashboard_api_daily r WHERE r.day >= :rollup_day_from AND r.day < :rollup_day_to
-        AND (r.day < :rollup_split_day_from OR r.day >= :rollup_split_day_to)
-        AND (r.day < :rollup_split2_day_from OR r.day >= :rollup_split2_day_to)
+        AND r.day <> ALL(CAST(:rollup_split_days AS timestamptz[]))
       UNION ALL SELECT r.hour, {_API_COLUMNS}
       FROM dashboard_api_hourly r WHERE r.hour >= :rollup_from AND r.hour < :rollup_day_from AND {_NOT_SPLIT_HOUR}
       UNION ALL SELECT r.hour, {_API_COLUMNS}
       FROM dashboard_api_hourly r WHERE r.hour >= :rollup_day_to AND r.hour < :rollup_to AND {_NOT_SPLIT_HOUR}
       UNION ALL SELECT r.hour, {_API_COLUMNS}
-      FROM dashboard_api_hourly r WHERE r.hour >= :rollup_split_day_from AND r.hour < :rollup_split_day_to
-        AND {_NOT_SPLIT_HOUR}
-      UNION ALL SELECT r.hour, {_API_COLUMNS}
-      FROM dashboard_api_hourly r WHERE r.hour >= :rollup_split2_day_from AND r.hour < :rollup_split2_day_to
-        AND {_NOT_SPLIT_HOUR}
+      FROM unnest(CAST(:rollup_split_days AS timestamptz[])) sd(day)
+      JOIN dashboard_api_hourly r ON r.hour >= sd.day AND r.hour < sd.day + interval '24 hours'
+      WHERE {_NOT_SPLIT_HOUR}
       {_raw_branches(_API_RAW, "TRUE", _API.table, "rollup_api_wm")}"""
 
 _ITEM_RAW = (

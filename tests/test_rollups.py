@@ -280,8 +280,7 @@ def test_a_split_inside_the_range_reads_its_hour_raw_and_keeps_figures_exact(db)
     refresh_rollups(db)
     start, split, end = T0, T0 + timedelta(minutes=72), T0 + timedelta(hours=3)
     params = rollup_params(start, end, db, split=split)
-    assert (params["rollup_split_from"], params["rollup_split_to"]) == (T0 + timedelta(hours=1),
-                                                                        T0 + timedelta(hours=2))
+    assert params["rollup_split_hours"] == [T0 + timedelta(hours=1)]
     assert _via_rollup(db, params) == _raw(db, params)
     with db.connect() as conn:  # counting on each side of the split needs the raw hour around it
         sides = conn.execute(text(
@@ -289,7 +288,7 @@ def test_a_split_inside_the_range_reads_its_hour_raw_and_keeps_figures_exact(db)
             f"FROM ({API_EVENTS_SQL}) e"), {**params, "split": split}).one()
     assert tuple(sides) == (5, 4)  # 5, 50, 55, 65, 70 | 75, 125, 126, 130 minutes after T0
     aligned = rollup_params(start, end, split=T0 + timedelta(hours=1))
-    assert aligned["rollup_split_from"] == aligned["rollup_split_to"]  # on the hour: nothing to split
+    assert aligned["rollup_split_hours"] == []  # on the hour: nothing to split
 
 
 def test_buckets_shorter_than_an_hour_read_only_raw_rows():
@@ -413,8 +412,7 @@ def test_whole_days_come_from_the_daily_rollup_and_figures_stay_exact(db):
     assert rollup_params(start, end, db, bucket=timedelta(hours=6))["rollup_day_from"] == p["rollup_from"]
     split = T0 + timedelta(hours=20, minutes=25)  # inside a whole day: that day by the hour, its hour raw
     s = rollup_params(start, end, db, split=split)
-    assert (s["rollup_split_day_from"], s["rollup_split_day_to"]) == (T0 + timedelta(hours=14),
-                                                                      T0 + timedelta(hours=38))
+    assert s["rollup_split_days"] == [T0 + timedelta(hours=14)]
     with db.connect() as conn:
         sides = conn.execute(text(
             f"SELECT sum(n) FILTER (WHERE created_at < :split), sum(n) FILTER (WHERE created_at >= :split) "
@@ -430,11 +428,10 @@ def test_whole_days_come_from_the_daily_rollup_and_figures_stay_exact(db):
 def test_a_split_on_the_hour_still_splits_its_day():
     start, end = datetime(2026, 3, 6, 12, tzinfo=timezone.utc), datetime(2026, 3, 8, 12, tzinfo=timezone.utc)
     p = rollup_params(start, end, split=datetime(2026, 3, 7, 12, tzinfo=timezone.utc))
-    assert p["rollup_split_from"] == p["rollup_split_to"]  # no raw hour needed
-    assert (p["rollup_split_day_from"], p["rollup_split_day_to"]) == (
-        datetime(2026, 3, 7, tzinfo=timezone.utc), datetime(2026, 3, 8, tzinfo=timezone.utc))
+    assert p["rollup_split_hours"] == []  # no raw hour needed
+    assert p["rollup_split_days"] == [datetime(2026, 3, 7, tzinfo=timezone.utc)]
     at_midnight = rollup_params(start, end, split=datetime(2026, 3, 7, tzinfo=timezone.utc))
-    assert at_midnight["rollup_split_day_from"] == at_midnight["rollup_split_day_to"]
+    assert at_midnight["rollup_split_days"] == []
 
 
 def test_rollups_built_by_another_version_are_rebuilt(db, monkeypatch):
@@ -478,4 +475,4 @@ def test_two_splits_keep_the_three_parts_exact(db, minutes):
     assert tuple(parts) == tuple(raw)
     assert _via_rollup(db, p) == _raw(db, p)
     with pytest.raises(ValueError):
-        rollup_params(start, end, split=[a, b, end])
+        rollup_params(start, end, split=[a] * (rollups.MAX_SPLITS + 1))

@@ -7,9 +7,10 @@ BASELINE_DAYS before the window, plus a peer rule: an institution whose error
 rate is at least PEER_FACTOR times the median institution's is flagged too.
 All counting happens in SQL; Python only applies the rules to the counts.
 
-Counts and top codes read the hourly/daily rollups (dashboard.rollups) plus
-raw rows for what they do not hold; the per-bucket trend is bucketed from
-the window's start, which hours cannot split, so it reads the raw table.
+Counts, top codes and the trend read the hourly/daily rollups
+(dashboard.rollups) plus raw rows for what they do not hold; the trend's
+buckets count from the window's start, so the hours its bucket boundaries
+cut are read raw.
 """
 
 from __future__ import annotations
@@ -158,20 +159,24 @@ def institution_health(
     n_buckets = max(1, int(-(-window.duration.total_seconds() // bucket_s)))
     buckets = read_frame(
         engine,
-        """
+        f"""
         SELECT institution, (extract(epoch FROM bucket_start - CAST(:start AS timestamptz)) / :bucket_s)::int AS b,
                calls, errors
         FROM (  -- group by a timestamp first: numeric epoch arithmetic on every row cost seconds
-          SELECT i.plaid_institution_id AS institution,
+          SELECT e.plaid_institution_id AS institution,
                  date_bin(make_interval(secs => :bucket_s), e.created_at, CAST(:start AS timestamptz)) AS bucket_start,
-                 count(*) AS calls, count(*) FILTER (WHERE e.error_code IS NOT NULL) AS errors
-          FROM plaid_api_events_table e JOIN items_table i ON i.id = e.item_id
-          WHERE e.created_at >= :start AND e.created_at < :end
+                 sum(e.n)::bigint AS calls,
+                 COALESCE(sum(e.n) FILTER (WHERE e.error_code IS NOT NULL), 0)::bigint AS errors
+          FROM ({API_EVENTS_SQL}) e WHERE e.plaid_institution_id IS NOT NULL
           GROUP BY 1, 2
         ) per_bucket
         ORDER BY 1, 2 LIMIT :row_limit
         """,
-        {**window.params(), "bucket_s": bucket_s, "row_limit": _TREND_ROW_LIMIT},
+        # Buckets count from the window's start: the hours (and days) a bucket
+        # boundary cuts are read finer, every other hour or day from the rollups.
+        {**window.params(), **rollup_params(window.start, window.end, engine, split=[
+            window.start + k * window.bucket for k in range(1, n_buckets)]),
+         "bucket_s": bucket_s, "row_limit": _TREND_ROW_LIMIT},
     )
 
     top_text: dict[str, list[str]] = {}

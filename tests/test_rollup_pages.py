@@ -101,6 +101,10 @@ WINDOWS = {
                                               T0 + timedelta(days=1, hours=4, minutes=5)),
     "whole days": TimeWindow(T0 + timedelta(days=1), T0 + timedelta(days=3)),
     "on the hour, not midnight": TimeWindow(T0 + timedelta(days=1, hours=12), T0 + timedelta(days=2, hours=12)),
+    "30 days (daily buckets from an off-hour start)": TimeWindow(T0 - timedelta(days=27, hours=2, minutes=13),
+                                                                 T0 + timedelta(days=2, hours=21, minutes=47)),
+    "7 days (6-hour buckets)": TimeWindow(T0 - timedelta(days=4, minutes=31), T0 + timedelta(days=2, hours=23,
+                                                                                             minutes=29)),
     "35 hours (two splits in institution health)": TimeWindow(T0 + timedelta(hours=14, minutes=40),
                                                               T0 + timedelta(days=2, hours=1, minutes=40)),
 }

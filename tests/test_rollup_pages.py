@@ -185,3 +185,36 @@ def test_rolled_up_headline_and_breakdown_match_plain_sql(pair):
     got = dict(zip(report.institutions["key"], report.institutions["items_affected"], strict=True))
     assert got == by_ins
     assert by_ins["unknown"] == 1  # item 7 is gone from items_table: its errors count under unknown
+
+
+def test_ticket_institution_count_from_rollups_matches_plain_sql(pair, monkeypatch):
+    from dashboard import ticket
+    from dashboard.investigate import event_detail
+
+    monkeypatch.setattr(ticket, "maybe_refresh", lambda engine: False)
+    rolled, _ = pair
+    rng = random.Random(5)
+    _insert(pair, _api_rows(rng, 600, timedelta(0), timedelta(days=3)), [])
+    refresh_rollups(rolled)
+    _insert(pair, _api_rows(rng, 80, timedelta(hours=2), timedelta(days=3)), [])  # not refreshed: from the tail
+
+    def plain(detail) -> int:
+        with rolled.connect() as conn:
+            return conn.execute(text(
+                "SELECT count(*) FROM plaid_api_events_table e JOIN items_table i ON i.id = e.item_id "
+                "WHERE i.plaid_institution_id = :ins AND e.error_code = :code "
+                "AND e.created_at >= :t - interval '14 days' AND e.created_at < :t + interval '14 days'"),
+                {"ins": detail.context["institution_id"], "code": detail.error_code, "t": detail.created_at},
+            ).scalar_one()
+
+    with rolled.connect() as conn:
+        ids = conn.execute(text(
+            "SELECT e.id FROM plaid_api_events_table e JOIN items_table i ON i.id = e.item_id "
+            "WHERE e.error_code IS NOT NULL ORDER BY e.id LIMIT 5")).scalars().all()
+    checked = 0
+    for event_id in ids:
+        detail = event_detail(rolled, str(event_id))
+        _, count = ticket._similar(rolled, detail)
+        assert count == plain(detail) and count >= 1
+        checked += 1
+    assert checked == 5

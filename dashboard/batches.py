@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import text
@@ -27,6 +27,8 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard import audit
 from dashboard.database import read_frame, read_rows
+from dashboard.health_rule import Health
+from dashboard.item_health import item_ids_by_health
 from dashboard.plaid_client import LoggedPlaidClient, LogWriteError
 from dashboard.rate_limits import Cancelled, RateLimiter, shared_limiter
 from dashboard.refresh_actions import (
@@ -42,6 +44,10 @@ from dashboard.timewindow import TimeWindow
 _log = logging.getLogger(__name__)
 
 MAX_BATCH_ITEMS = 5000
+# The health rule runs before the other filters narrow the list, so it may return
+# more ids than a batch holds; beyond this many the selection refuses rather than
+# silently dropping items.
+MAX_HEALTH_IDS = 100_000
 DEFAULT_CONCURRENCY = 8
 STALE_AFTER_S = 300  # a running batch whose heartbeat is older than this died with its process
 
@@ -62,11 +68,12 @@ class BatchCriteria:
     window: TimeWindow | None = None
     plaid_item_ids: tuple[str, ...] = ()  # explicit list (?items=a,b,c from the health page)
     item_ids: tuple[int, ...] | None = None  # internal ids, e.g. item_health.item_ids_by_health(...)
+    health: str | None = None  # a health_rule.Health value, derived as of `window`
 
     @property
     def empty(self) -> bool:
         return not (self.institution or self.status or self.error_code or self.plaid_item_ids
-                    or self.item_ids is not None)
+                    or self.item_ids is not None or self.health)
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,8 @@ def select_items(engine: Engine, criteria: BatchCriteria, *, row_limit: int = MA
         return []
     if criteria.error_code and criteria.window is None:
         raise ValueError("An error-code filter needs a time window.")
+    if criteria.health:
+        criteria = _with_health_ids(engine, criteria)
     window = criteria.window
     rows = read_rows(
         engine,
@@ -153,6 +162,26 @@ def select_items(engine: Engine, criteria: BatchCriteria, *, row_limit: int = MA
         },
     )
     return [ItemSummary(r["id"], r["plaid_item_id"], r["plaid_institution_id"], r["status"]) for r in rows]
+
+
+def _with_health_ids(engine: Engine, criteria: BatchCriteria) -> BatchCriteria:
+    """Turn the health filter into internal ids (intersected with any ids already given)."""
+    if criteria.window is None:
+        raise ValueError("A health filter needs a time window.")
+    try:
+        health = Health(criteria.health)
+    except ValueError:
+        raise ValueError(
+            f"Unknown health {criteria.health!r}; choose one of: {', '.join(h.value for h in Health)}."
+        ) from None
+    ids = item_ids_by_health(engine, criteria.window, health, row_limit=MAX_HEALTH_IDS + 1)
+    if len(ids) > MAX_HEALTH_IDS:
+        raise ValueError(f"More than {MAX_HEALTH_IDS:,} items are '{health.value}'; "
+                         "add an institution or status filter and a shorter window.")
+    if criteria.item_ids is not None:
+        given = set(criteria.item_ids)
+        ids = [i for i in ids if i in given]
+    return replace(criteria, item_ids=tuple(ids))
 
 
 def plan_batch(action: str, items: Sequence[ItemSummary], plaid_env: str) -> BatchPlan:

@@ -7,6 +7,7 @@ talks to, so the CLI, the pages and the tests agree.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,39 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+SETTING_KEYS = (
+    "DATABASE_URL",
+    "DASHBOARD_PGDATA",
+    "DASHBOARD_STATEMENT_TIMEOUT_MS",
+    "PLAID_CLIENT_ID",
+    "PLAID_SECRET",
+    "PLAID_ENV",
+    "DASHBOARD_ADMIN_EMAILS",
+    "DASHBOARD_LOCAL_ADMIN",
+)
+
+
+def merged_source(secrets: Mapping[str, object] | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings' keys from Streamlit secrets with the environment on top.
+
+    Keys set to an empty value in the environment do not hide a secret: an
+    exported-but-blank PLAID_SECRET would otherwise silently switch to the
+    stand-in while secrets.toml holds the real key.
+    """
+    env = os.environ if environ is None else environ
+    merged: dict[str, str] = {}
+    for key in SETTING_KEYS:
+        value = (secrets or {}).get(key)
+        # Only top-level scalars: a [section] of secrets.toml is not a setting.
+        if isinstance(value, (str, int, float, bool)) and str(value).strip():
+            merged[key] = str(value)
+        if (env.get(key) or "").strip():
+            merged[key] = env[key]
+    return merged
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from a mapping (default: the environment; pages pass `merged_source(st.secrets)`)."""
     env = os.environ if environ is None else environ
     plaid_env = (env.get("PLAID_ENV") or "sandbox").strip().lower()
     if plaid_env not in PLAID_ENVIRONMENTS:

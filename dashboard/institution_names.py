@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.config import Settings
 from dashboard.database import read_rows
 from dashboard.institutions import DEMO_INSTITUTION_NAMES
 from dashboard.redaction import redact_for_log
@@ -88,3 +89,30 @@ def resolve_names(
         if institution_id not in names:
             names[institution_id] = (DEMO_INSTITUTION_NAMES.get(institution_id) if demo else None) or institution_id
     return names
+
+
+NAME_TIMEOUT = (3.0, 5.0)  # (connect, read) s: a page render waits on these calls
+
+
+def plaid_name_fetcher(settings: Settings, engine: Engine) -> NameFetcher | None:
+    """The `fetch` for resolve_names: /institutions/get_by_id through the logged client.
+
+    Only with real Plaid credentials. When Plaid is simulated the stand-in would
+    answer with the demo names anyway, so no call is made (and no simulated
+    institutionsGetById rows pile up in plaid_api_events_table): the demo names
+    or the ids are shown. The client is built on the first cache miss only.
+    """
+    if settings.plaid_simulated:
+        return None
+    from dashboard.plaid_client import fetch_institution_name, make_client
+
+    client = None
+
+    def fetch(institution_id: str) -> str | None:
+        nonlocal client
+        if client is None:
+            client = make_client(settings, engine)
+            client.timeout = NAME_TIMEOUT
+        return fetch_institution_name(client, institution_id)
+
+    return fetch

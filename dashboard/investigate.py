@@ -23,6 +23,7 @@ from dashboard.identifiers import IdentifierError, Kind, Match, lookup, normalis
 from dashboard.page_links import investigate_url
 from dashboard.redaction import redact_arguments, redact_text, token_environment
 from dashboard.timewindow import TimeWindow
+from dashboard.trends import UNKNOWN_INSTITUTION
 from dashboard.triage import TriageClass, classify, link_status_hint, sql_triage_values
 
 PAGE_SIZE = 50
@@ -64,6 +65,7 @@ class Scope:
 
 
 TRIAGE_VALUES = tuple(c.value for c in TriageClass)
+SOURCES = {"api": "Plaid API calls only", "link": "Link events only"}
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,14 @@ class Filters:
     method: str | None = None
     institution: str | None = None
     triage: str | None = None  # a TriageClass value, as the trends page links with `?triage=`
+    # "api" or "link": trends rows count one source only, and codes such as
+    # ITEM_LOGIN_REQUIRED occur in both tables.
+    source: str | None = None
 
     @classmethod
     def parse(
-        cls, code: str | None, method: str | None, institution: str | None, triage: str | None = None
+        cls, code: str | None, method: str | None, institution: str | None, triage: str | None = None,
+        source: str | None = None,
     ) -> Filters:
         def clean(name: str, value: str | None) -> str | None:
             value = (value or "").strip()
@@ -90,15 +96,19 @@ class Filters:
             raise InvestigateError(
                 f"The triage filter {tri[:40]!r} is not a triage class; use one of: {', '.join(TRIAGE_VALUES)}."
             )
-        return cls(clean("code", code), clean("method", method), clean("institution", institution), tri)
+        src = (source or "").strip().lower() or None
+        if src is not None and src not in SOURCES:
+            raise InvestigateError(f"The source filter {src[:40]!r} is not one of: {', '.join(SOURCES)}.")
+        return cls(clean("code", code), clean("method", method), clean("institution", institution), tri, src)
 
     @property
     def active(self) -> bool:
-        return bool(self.code or self.method or self.institution or self.triage)
+        return bool(self.code or self.method or self.institution or self.triage or self.source)
 
     def describe(self) -> str:
         parts = [f"{k} = {v}" for k, v in (("code", self.code), ("method", self.method),
-                                           ("institution", self.institution), ("triage", self.triage)) if v]
+                                           ("institution", self.institution), ("triage", self.triage),
+                                           ("source", SOURCES.get(self.source or ""))) if v]
         return ", ".join(parts)
 
 
@@ -142,6 +152,8 @@ class TimelinePage:
 
 
 def _api_arm(scope: Scope, filters: Filters) -> str | None:
+    if filters.source == "link":
+        return None
     conds = ["e.created_at >= :start", "e.created_at < :end"]
     if scope.item_id is not None:
         conds.append("e.item_id = :item_id")
@@ -149,7 +161,10 @@ def _api_arm(scope: Scope, filters: Filters) -> str | None:
         conds.append("e.user_id = :user_id")
     if scope.institution_id:
         conds.append("i.plaid_institution_id = :scope_institution")
-    if filters.institution:
+    if filters.institution == UNKNOWN_INSTITUTION:
+        # as trends groups them: calls without an item, or of an item no longer in items_table
+        conds.append("i.plaid_institution_id IS NULL")
+    elif filters.institution:
         conds.append("i.plaid_institution_id = :institution")
     if filters.code:
         conds.append("e.error_code = :code")
@@ -168,7 +183,7 @@ def _api_arm(scope: Scope, filters: Filters) -> str | None:
 
 def _link_arm(scope: Scope, filters: Filters) -> str | None:
     # Link events carry no institution or item: they belong to a user only.
-    if scope.institution_id or filters.institution:
+    if scope.institution_id or filters.institution or filters.source == "api":
         return None
     conds = ["l.created_at >= :start", "l.created_at < :end"]
     if scope.link_session_id:
@@ -184,8 +199,10 @@ def _link_arm(scope: Scope, filters: Filters) -> str | None:
     if filters.triage:
         conds.append(f"{_triage_sql('l')[0]} = :triage")
     return (
-        "SELECT 'link', l.id, l.created_at, 'Link ' || l.type, l.error_code, l.error_type, l.request_id, "
-        "l.link_session_id, NULL, NULL, l.user_id, l.status "
+        # Named like the API arm's columns: with ?source=link this arm is the only one.
+        "SELECT 'link' AS source, l.id, l.created_at, 'Link ' || l.type AS method, l.error_code, l.error_type, "
+        "l.request_id, l.link_session_id, CAST(NULL AS text) AS plaid_item_id, "
+        "CAST(NULL AS text) AS institution_id, l.user_id, l.status AS link_status "
         "FROM link_events_table l WHERE " + " AND ".join(conds)
     )
 
@@ -427,6 +444,7 @@ class Request:
     method: str | None = None
     institution: str | None = None
     triage: str | None = None
+    source: str | None = None  # api | link
     page: int = 1
 
 
@@ -457,7 +475,7 @@ def run(
     from dashboard.ticket import packet_for_event, packet_for_item  # ticket builds on event_detail
 
     try:
-        filters = Filters.parse(request.code, request.method, request.institution, request.triage)
+        filters = Filters.parse(request.code, request.method, request.institution, request.triage, request.source)
         has_q = request.q is not None and bool(str(request.q).strip())
         # A typed identifier wins over an `event` left in the URL by the previous view.
         if request.event and not has_q:

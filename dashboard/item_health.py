@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from dashboard.database import read_frame, read_rows
 from dashboard.health_rule import HEALTH_ORDER, Health, HealthVerdict, ItemState, derive, sql_case
 from dashboard.institution_names import NameFetcher, resolve_names
+from dashboard.page_links import admin_url
 from dashboard.timewindow import TimeWindow, utc_now
 from dashboard.triage import classify
 
@@ -413,3 +414,31 @@ def stale_items(
     total = int(frame["total"].iloc[0]) if len(frame) else 0
     frame = _with_names(engine, frame.drop(columns="total"), fetch, demo)
     return StaleItems(frame, total, days, total > len(frame))
+
+
+# ---------------------------------------------------------------- hand-off to the admin page
+
+ADMIN_LINK_MAX_IDS = 500  # ids in one URL; beyond this the link carries the filters instead
+
+
+def admin_refresh_link(
+    result: ItemList, health: Health | str | None, window_params: dict[str, str]
+) -> tuple[str, bool]:
+    """(admin-page URL, whether it names the exact items) for the items on the health list.
+
+    Up to ADMIN_LINK_MAX_IDS listed items go by id. A longer (truncated) list goes
+    as the filters the admin page shares (window, health, institution, status,
+    error code), which it re-evaluates there; the user filter has no admin
+    counterpart, so such a link is not exact.
+    """
+    ids = [str(i) for i in result.items["plaid_item_id"]] if len(result.items) else []
+    if not result.truncated and len(ids) <= ADMIN_LINK_MAX_IDS:
+        return admin_url(ids, **window_params), True
+    f = result.filters
+    return admin_url(
+        **window_params,
+        health=Health(health).value if health else None,
+        institution=f.get("institution"),
+        status=f.get("status"),
+        code=f.get("error_code"),
+    ), False

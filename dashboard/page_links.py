@@ -8,6 +8,7 @@ when switched to with query parameters, and a URL can be pasted into a ticket.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 TRENDS = "trends"
@@ -30,3 +31,8 @@ def investigate_url(q: str | None = None, *, event: int | None = None, **filters
 def item_url(plaid_item_id: str, **filters: object) -> str:
     """The item detail on the health page (`?item=<plaid_item_id>`)."""
     return page_url(HEALTH, item=plaid_item_id, **filters)
+
+
+def admin_url(items: Sequence[str] = (), **filters: object) -> str:
+    """The admin page with items preselected: `?items=a,b,c` (read by batches.parse_item_list) and/or filters."""
+    return page_url(ADMIN, items=",".join(items), **filters)

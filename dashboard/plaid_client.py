@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -238,23 +237,12 @@ def build_api(host: str, client_id: str, secret: str) -> plaid_api.PlaidApi:
     return plaid_api.PlaidApi(plaid.ApiClient(cfg))
 
 
-def _secret(name: str) -> str | None:
-    value = os.environ.get(name)
-    if value:
-        return value.strip() or None
-    try:
-        import streamlit as st
-
-        found = st.secrets.get(name)
-    except Exception:  # no secrets.toml, or not under Streamlit
-        return None
-    return (str(found).strip() or None) if found else None
-
-
 def make_client(settings: Settings, engine: Engine) -> LoggedPlaidClient:
     """Real Plaid when credentials are configured, otherwise the local stand-in."""
-    client_id = settings.plaid_client_id or _secret("PLAID_CLIENT_ID")
-    secret = settings.plaid_secret or _secret("PLAID_SECRET")
+    # Settings already merge st.secrets under the environment (ui.current_settings),
+    # so the client and the sidebar's "Simulated" label cannot disagree.
+    client_id = settings.plaid_client_id
+    secret = settings.plaid_secret
     env = settings.plaid_env
     if client_id and secret:
         return LoggedPlaidClient(build_api(PLAID_HOSTS[env], client_id, secret), engine, plaid_env=env)

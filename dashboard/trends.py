@@ -565,18 +565,27 @@ def window_url_params(window: TimeWindow) -> dict[str, str]:
     """The URL keys ui.window_picker reads, so a linked page opens on the same window."""
     if window.key != "custom":
         return {"window": window.key}
-    return {
-        "window": "custom",
-        "window_start": window.start.strftime("%Y-%m-%dT%H:%M"),
-        "window_end": window.end.strftime("%Y-%m-%dT%H:%M"),
-    }
+    return {"window": "custom", "window_start": _url_instant(window.start), "window_end": _url_instant(window.end)}
+
+
+def _url_instant(at: datetime) -> str:
+    # Minutes when exact (readable URLs); otherwise every digit, or the linked page's
+    # window would silently lose the events of the last partial minute.
+    if at.second == 0 and at.microsecond == 0:
+        return at.strftime("%Y-%m-%dT%H:%M")
+    return at.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
 
 
 def investigate_link(window: TimeWindow, filters: ApiFilters | None = None, **overrides: str | None) -> str:
-    """Investigate-page URL for the matching events: window, the page's filters, then the row's key."""
+    """Investigate-page URL for the matching events: window, the page's filters, then the row's key.
+
+    `source=api`: these rows count Plaid API calls only, so Link events sharing a
+    code (ITEM_LOGIN_REQUIRED, say) must not be listed with them.
+    """
     f = filters or ApiFilters()
     params: dict[str, object] = {
         **window_url_params(window),
+        "source": "api",
         "method": f.method,
         "code": f.error_code,
         "institution": f.institution,
@@ -584,3 +593,8 @@ def investigate_link(window: TimeWindow, filters: ApiFilters | None = None, **ov
     }
     params.update(overrides)
     return investigate_url(**params)
+
+
+def link_code_investigate_link(window: TimeWindow, code: str) -> str:
+    """Investigate-page URL for the Link exits with `code` (what the Link error-code rows count)."""
+    return investigate_url(**window_url_params(window), source="link", method="Link exit", code=code)

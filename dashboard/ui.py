@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard import page_links
 from dashboard.access import AccessDecision, decide_admin_access
-from dashboard.config import Settings, load_settings
+from dashboard.config import Settings, load_settings, merged_source
 from dashboard.database import DatabaseError, describe_url, make_engine, resolve_database_url, translate_error
 from dashboard.timewindow import PRESETS, TimeWindow, WindowError, resolve_window, utc_now
 
@@ -120,6 +120,18 @@ def _render_sidebar(ctx_label: str, settings: Settings, demo_data: bool) -> None
             st.info("Showing generated demo data.", icon="🧪")
 
 
+def _secrets() -> dict[str, Any]:
+    try:
+        return dict(st.secrets)
+    except Exception:  # no secrets.toml at all, or one that does not parse
+        return {}
+
+
+def current_settings() -> Settings:
+    """Settings from st.secrets with the environment on top: the sidebar and the Plaid client read the same."""
+    return load_settings(merged_source(_secrets()))
+
+
 def page_setup(title: str, icon: str = "📊", *, admin: bool = False) -> PageContext:
     """Set up a page: config, sidebar, database, and (for admin pages) access.
 
@@ -130,7 +142,7 @@ def page_setup(title: str, icon: str = "📊", *, admin: bool = False) -> PageCo
     except st.errors.StreamlitAPIException:
         pass  # already set by app.py in this run
     try:
-        settings = load_settings()
+        settings = current_settings()
     except ValueError as exc:
         stop_with_error(exc, retry=False)
     access = None
@@ -172,7 +184,7 @@ def _current_user() -> dict[str, Any]:
 
 def admin_access(settings: Settings | None = None) -> AccessDecision:
     return decide_admin_access(
-        settings or load_settings(), auth_configured=_auth_configured(), user=_current_user()
+        settings or current_settings(), auth_configured=_auth_configured(), user=_current_user()
     )
 
 

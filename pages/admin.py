@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import audit, batches
+from dashboard.health_rule import HEALTH_ORDER
 from dashboard.plaid_client import LogWriteError, make_client
 from dashboard.refresh_actions import ACTIONS, ActionNotAllowed
 from dashboard.ui import csv_download, empty_state, guarded, page_setup, window_picker
@@ -27,11 +28,13 @@ window = window_picker(default="24h")
 
 st.subheader("1 · Choose items")
 listed = batches.parse_item_list(st.query_params.get("items"))
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 institution = c1.text_input("Institution id", key="institution", bind="query-params", placeholder="ins_109508")
 status = c2.selectbox("Item status", ["", "good", "bad"], key="status", bind="query-params")
 error_code = c3.text_input("Error code seen in the window", key="code", bind="query-params",
                            placeholder="ITEM_LOGIN_REQUIRED")
+health = c4.selectbox("Health in the window", ["", *[h.value for h in HEALTH_ORDER]], key="health",
+                      bind="query-params", help="Derived as on the health page, as of the window's end.")
 if listed:
     st.info(f"{len(listed)} item(s) passed in the link (`?items=`); other filters narrow them further.", icon="🔗")
 criteria = batches.BatchCriteria(
@@ -40,11 +43,16 @@ criteria = batches.BatchCriteria(
     error_code=(error_code or "").strip().upper() or None,
     window=window,
     plaid_item_ids=listed,
+    health=health or None,
 )
-items = guarded(batches.select_items, ctx.engine, criteria)
+try:
+    items = guarded(batches.select_items, ctx.engine, criteria)
+except ValueError as exc:
+    st.error(str(exc), icon="⚠️")
+    st.stop()
 plan = None
 if criteria.empty:
-    empty_state("Pick items first: filter by institution, status or error code, or open this page "
+    empty_state("Pick items first: filter by institution, status, error code or health, or open this page "
                 "from the health list with `?items=`.")
 elif not items:
     empty_state("No item matches these filters.")

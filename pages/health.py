@@ -9,12 +9,22 @@ import streamlit as st
 
 from dashboard.health_rule import HEALTH_ORDER, RULE_TEXT, Health
 from dashboard.institution_health import FLAG_RULE_TEXT, institution_health
-from dashboard.item_health import MAX_STALE_DAYS, InvalidItemId, item_detail, list_items, stale_items
+from dashboard.institution_names import plaid_name_fetcher
+from dashboard.item_health import (
+    MAX_STALE_DAYS,
+    InvalidItemId,
+    admin_refresh_link,
+    item_detail,
+    list_items,
+    stale_items,
+)
 from dashboard.page_links import HEALTH, investigate_url, item_url, page_url
 from dashboard.ui import csv_download, empty_state, guarded, md_escape, page_setup, window_picker
 
 ctx = page_setup("Item & institution health", "🩺")
 st.title("Item & institution health")
+# Names through Plaid's /institutions/get_by_id when real keys are configured (cached in the database).
+fetch_names = plaid_name_fetcher(ctx.settings, ctx.engine)
 
 window = window_picker()
 window_args = {"window": window.key} if window.key != "custom" else {
@@ -41,7 +51,7 @@ def _when(at, missing: str = "—") -> str:
 def show_item(raw_id: str) -> None:
     st.link_button("← All items", page_url(HEALTH, **window_args))
     try:
-        detail = guarded(item_detail, ctx.engine, raw_id, window, demo=ctx.demo_data)
+        detail = guarded(item_detail, ctx.engine, raw_id, window, fetch=fetch_names, demo=ctx.demo_data)
     except InvalidItemId as exc:
         st.error(str(exc), icon="⚠️")
         return
@@ -98,7 +108,7 @@ def show_items() -> None:
             list_items, ctx.engine, window,
             status=None if status == "any" else status,
             health=None if health == "any" else health,
-            institution=institution, error_code=code, user=user, demo=ctx.demo_data,
+            institution=institution, error_code=code, user=user, fetch=fetch_names, demo=ctx.demo_data,
         )
     except ValueError as exc:
         st.error(str(exc), icon="⚠️")
@@ -120,10 +130,15 @@ def show_items() -> None:
                f"errors and calls counted in {window.label}. Click a column header to sort.")
     st.dataframe(_links(result.items), hide_index=True, width="stretch", column_config=LINK_COLUMNS)
     csv_download(result.items, "item-health.csv")
+    admin_link, exact = admin_refresh_link(result, None if health == "any" else health, window_args)
+    st.link_button("Refresh these items on the admin page", admin_link, icon="🔐")
+    if not exact:
+        st.caption("Too many items to pass by id: the admin page gets the window, health, institution, status and "
+                   "error-code filters instead and selects the items itself (the user filter is not carried).")
 
 
 def show_institutions() -> None:
-    res = guarded(institution_health, ctx.engine, window, demo=ctx.demo_data)
+    res = guarded(institution_health, ctx.engine, window, fetch=fetch_names, demo=ctx.demo_data)
     frame = res.institutions
     if frame.empty:
         empty_state("No institutions: this database has no items.")
@@ -158,7 +173,7 @@ def show_stale() -> None:
                                          max_value=MAX_STALE_DAYS, value=7, step=1, key="stale_days",
                                          bind="query-params")
     st.caption("Counted back from now; the time window above does not apply to this view.")
-    res = guarded(stale_items, ctx.engine, int(days), demo=ctx.demo_data)
+    res = guarded(stale_items, ctx.engine, int(days), fetch=fetch_names, demo=ctx.demo_data)
     if res.items.empty:
         empty_state(f"No stale items: every item had a successful call in the last {res.days} day(s).")
         return

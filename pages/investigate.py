@@ -2,7 +2,7 @@
 
 URL: ?q=<identifier> (&kind= to pick one of several matches), ?event=<id>
 (API event) or ?event=link-<id>, plus the filters other pages link with:
-code, method, institution, window, page.
+code, method, institution, triage, source (api|link), window, page.
 """
 
 import streamlit as st
@@ -46,6 +46,7 @@ request = investigate.Request(
     method=method,
     institution=institution,
     triage=st.query_params.get("triage"),
+    source=st.query_params.get("source"),
     page=int(page_no or 1),
 )
 tz_name = st.context.timezone

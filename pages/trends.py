@@ -17,6 +17,7 @@ from dashboard.trends import (
     api_filter_options,
     api_report,
     investigate_link,
+    link_code_investigate_link,
     span,
 )
 from dashboard.ui import csv_download, empty_state, guarded, md_escape, page_setup, window_picker
@@ -258,7 +259,7 @@ with link_tab:
                 st.caption("No Link exits with an error in this window.")
             else:
                 st.dataframe(
-                    lr.codes.assign(events=[investigate_link(window, code=k) for k in lr.codes["key"]])[
+                    lr.codes.assign(events=[link_code_investigate_link(window, k) for k in lr.codes["key"]])[
                         ["key", "triage_class", "exits", "share", "sessions", "trend", "first_seen",
                          "last_seen", "next_step", "error_type", "events"]],
                     hide_index=True,

@@ -310,6 +310,10 @@ def test_links_carry_window_and_filters():
     url = investigate_link(SPRING, ApiFilters(method="accountsGet", triage_class="user action"),
                            code="ITEM_LOGIN_REQUIRED")
     assert url == ("/investigate?window=custom&window_start=2026-03-07T12%3A00&window_end=2026-03-08T12%3A00"
-                   "&method=accountsGet&code=ITEM_LOGIN_REQUIRED&triage=user+action")
+                   "&source=api&method=accountsGet&code=ITEM_LOGIN_REQUIRED&triage=user+action")
+    # a window ending mid-minute keeps its seconds, or the linked window would lose the last events
+    odd = resolve_window("custom", "2026-03-07T12:00:00", "2026-03-08T12:00:30.5")
+    assert window_url_params(odd)["window_end"] == "2026-03-08T12:00:30.500000"
+    assert resolve_window("custom", *[window_url_params(odd)[k] for k in ("window_start", "window_end")]) == odd
     assert [span(timedelta(hours=24)), span(timedelta(days=7)), span(timedelta(minutes=5))] == [
         "24 h", "7 days", "5 min"]

@@ -258,6 +258,7 @@ def bench_size(url: str, size: int, *, runs: int, warmup: int, naive_runs: int,
     finally:
         engine.dispose()
     windows = windows_for(anchor)
+    load_before = os.getloadavg()[0]
     say(f"  timing page queries at {size:,} events ({runs} runs after {warmup} warm-up)")
     queries = _in_worker("queries", url, windows, runs=runs, warmup=warmup)
     say(f"  naive approach at {size:,} events ({naive_runs} run(s) per window)")
@@ -269,6 +270,7 @@ def bench_size(url: str, size: int, *, runs: int, warmup: int, naive_runs: int,
         "postgres": pg_version, "queries": queries["queries"],
         "baseline_rss_mb": queries["baseline_rss_mb"], "peak_rss_mb": queries["peak_rss_mb"],
         "naive": naive["figures"], "naive_peak_rss_mb": naive.get("peak_rss_mb"),
+        "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # 1-minute load, before/after
     }
 
 
@@ -415,6 +417,8 @@ anchor hour: {report['warmup']} warm-up runs, then {report['runs']} timed runs
 - RAM: {m['ram_gb']} GB
 - PostgreSQL {largest['postgres']} (embedded, default settings); Python {m['python']}
 - {m['platform']}
+- 1-minute load average before/after each size: {", ".join(f"{s['size']:,}: {s['load_avg'][0]}/{s['load_avg'][1]}"
+                                                        for s in report['sizes'])}
 
 ## Targets
 

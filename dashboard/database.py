@@ -44,6 +44,10 @@ class QueryTimeout(DatabaseError):
     pass
 
 
+class UnsearchableInput(DatabaseError):
+    """A value PostgreSQL cannot take as a parameter (a NUL character)."""
+
+
 def resolve_database_url(settings: Settings | None = None) -> str:
     """DATABASE_URL when set; otherwise start (or join) the embedded server."""
     settings = settings or load_settings()
@@ -128,6 +132,15 @@ def read_only(engine: Engine, *, timeout_ms: int | None = None) -> Iterator[Conn
 def _check_bounded(sql: str, params: Mapping[str, Any]) -> None:
     if not _LIMIT_PARAM.search(sql) or "row_limit" not in params:
         raise ValueError("page queries must end in LIMIT :row_limit and pass row_limit")
+    # psycopg2 refuses NUL with a plain ValueError (not a DBAPIError), so text
+    # typed or pasted into any filter is checked here, once, for every page.
+    for value in params.values():
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise UnsearchableInput(
+                "The text you entered contains a NUL character, which cannot be searched for. "
+                "Remove it (it often comes from copying binary data) and try again."
+            )
 
 
 def read_frame(

@@ -309,14 +309,15 @@ def verdicts(report: dict[str, Any]) -> list[Verdict]:
     worst = max(((_ms(w, "p95_ms"), name) for name, q in large["queries"].items()
                  for k, w in q["windows"].items() if k == "30d"), default=(0.0, "-"))
     out.append(Verdict(f"every page query < {TARGET_P95_MS:g} ms p95 at {large['size']:,} events, 30 d",
-                       worst[0] < TARGET_P95_MS, f"slowest {worst[1]}: {_fmt(worst[0])} ms"))
+                       worst[0] < TARGET_P95_MS, f"slowest {worst[1]}: {_fmt(worst[0], unit=' ms')}"))
     if len(sizes) > 1:
         growth = max(((_ms(large["queries"][n]["windows"].get(k), "median_ms") / max(_ms(w, "median_ms"), 0.001),
                        n, k)
                       for n, q in small["queries"].items() if n in large["queries"]
                       for k, w in q["windows"].items() if w.get("median_ms") is not None), default=(0.0, "-", "-"))
         out.append(Verdict(f"{small['size']:,} → {large['size']:,} events costs ≤ {TARGET_GROWTH:g}× (median)",
-                           growth[0] <= TARGET_GROWTH, f"largest {_fmt(growth[0], 2)}× ({growth[1]}, {growth[2]})"))
+                           growth[0] <= TARGET_GROWTH,
+                           f"largest {_fmt(growth[0], 2, unit='×')} ({growth[1]}, {growth[2]})"))
         mem = large["peak_rss_mb"] / small["peak_rss_mb"]
         out.append(Verdict("query process memory flat across sizes", mem <= TARGET_MEMORY_GROWTH,
                            f"peak RSS {small['peak_rss_mb']:.0f} MB → {large['peak_rss_mb']:.0f} MB ({mem:.2f}×)"))
@@ -328,10 +329,10 @@ def verdicts(report: dict[str, Any]) -> list[Verdict]:
     return out
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
+def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
     if value is None:
         return "-"
-    return "timeout" if value == float("inf") else f"{value:.{digits}f}"
+    return "timeout" if value == float("inf") else f"{value:.{digits}f}{unit}"
 
 
 def naive_ratios(size_report: dict[str, Any]) -> list[tuple[str, str, float]]:

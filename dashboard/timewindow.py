@@ -79,7 +79,8 @@ def parse_instant(text: str) -> datetime:
     try:
         return _as_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
     except (ValueError, AttributeError):
-        raise WindowError(f"{text!r} is not a date or time (use e.g. 2026-11-20 or 2026-11-20T13:00)") from None
+        shown = text if len(str(text)) <= 40 else f"{str(text)[:40]}…"
+        raise WindowError(f"{shown!r} is not a date or time (use e.g. 2026-11-20 or 2026-11-20T13:00)") from None
 
 
 def resolve_window(

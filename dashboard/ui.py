@@ -239,6 +239,9 @@ def csv_download(df: pd.DataFrame, filename: str, *, label: str = "Download CSV"
         mime="text/csv",
         key=key or f"csv_{filename}",
         icon="⬇️",
+        # No rerun on download: a rerun drops the other buttons' deferred files,
+        # so a second download on the same page failed ("Deferred file not found").
+        on_click="ignore",
     )
 
 

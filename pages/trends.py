@@ -46,7 +46,13 @@ def _pct(value: float | None) -> str:
 
 
 def _pp_delta(now: float | None, before: float | None) -> str | None:
-    return None if now is None or before is None else f"{(now - before) * 100:+.1f} pp"
+    if now is None or before is None or round((now - before) * 1000) == 0:
+        return None  # st.metric draws "+0" as a rise in red
+    return f"{(now - before) * 100:+.1f} pp"
+
+
+def _count_delta(now: int, before: int) -> str | None:
+    return None if now == before else f"{now - before:+,}"
 
 
 def _utc(df: pd.DataFrame) -> pd.DataFrame:
@@ -108,11 +114,11 @@ with api_tab:
     st.caption(f"{window.label} · compared with the {span(window.duration)} before · "
                f"buckets of {span(window.bucket)} (UTC)")
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Calls", f"{h.calls:,}", delta=f"{h.calls - h.prev_calls:+,}", delta_color="off")
-    m2.metric("Errors", f"{h.errors:,}", delta=f"{h.errors - h.prev_errors:+,}", delta_color="inverse")
+    m1.metric("Calls", f"{h.calls:,}", delta=_count_delta(h.calls, h.prev_calls), delta_color="off")
+    m2.metric("Errors", f"{h.errors:,}", delta=_count_delta(h.errors, h.prev_errors), delta_color="inverse")
     m3.metric("Error rate", _pct(h.error_rate), delta=_pp_delta(h.error_rate, h.prev_error_rate),
               delta_color="inverse")
-    m4.metric("Items affected", f"{h.items_affected:,}", delta=f"{h.items_affected - h.prev_items_affected:+,}",
+    m4.metric("Items affected", f"{h.items_affected:,}", delta=_count_delta(h.items_affected, h.prev_items_affected),
               delta_color="inverse")
 
     if report.empty:
@@ -209,13 +215,13 @@ with link_tab:
     lh = lr.headline
     st.caption(f"{window.label} · the API filters do not apply here (Link events have no method or institution)")
     l1, l2, l3, l4, l5 = st.columns(5)
-    l1.metric("Link sessions", f"{lh.sessions:,}", delta=f"{lh.sessions - lh.prev_sessions:+,}", delta_color="off")
-    l2.metric("Successes", f"{lh.successes:,}", delta=f"{lh.successes - lh.prev_successes:+,}")
+    l1.metric("Link sessions", f"{lh.sessions:,}", delta=_count_delta(lh.sessions, lh.prev_sessions), delta_color="off")
+    l2.metric("Successes", f"{lh.successes:,}", delta=_count_delta(lh.successes, lh.prev_successes))
     l3.metric("Conversion", _pct(lh.conversion), delta=_pp_delta(lh.conversion, lh.prev_conversion))
     l4.metric("Exits with error", f"{lh.exits_with_error:,}",
-              delta=f"{lh.exits_with_error - lh.prev_exits_with_error:+,}", delta_color="inverse")
+              delta=_count_delta(lh.exits_with_error, lh.prev_exits_with_error), delta_color="inverse")
     l5.metric("Exits without error", f"{lh.exits_without_error:,}",
-              delta=f"{lh.exits_without_error - lh.prev_exits_without_error:+,}", delta_color="inverse")
+              delta=_count_delta(lh.exits_without_error, lh.prev_exits_without_error), delta_color="inverse")
     if lr.empty:
         empty_state("No Link sessions in this window.", "Pick a longer window.")
     else:

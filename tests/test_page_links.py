@@ -13,3 +13,13 @@ def test_page_url_drops_empty_and_encodes():
 def test_md_escape_neutralises_markdown():
     assert md_escape("[x](http://evil)") == r"\[x\]\(http\:\/\/evil\)".replace(r"\/", "/")
     assert md_escape("**bold**_") == r"\*\*bold\*\*\_"
+
+
+def test_a_huge_bad_date_is_not_echoed_in_full():
+    import pytest
+
+    from dashboard.timewindow import WindowError, parse_instant
+
+    with pytest.raises(WindowError) as err:
+        parse_instant("A" * 10_000)
+    assert len(str(err.value)) < 200 and "AAAA" in str(err.value)

@@ -57,3 +57,9 @@ seed: $(VENV)/.runtime
 # Wipe the local (embedded) database so the init scripts run again.
 clear-db: $(VENV)/.runtime
 	$(PY) -m dashboard clear-db
+
+# Performance benchmark: seeds each size into bench/data/<size>/ (reused once
+# seeded), times every page query, writes bench/results/ and docs/benchmarks.md.
+BENCH_SIZES ?= 1000000 10000000
+bench: $(VENV)/.runtime
+	BENCH_SIZES="$(BENCH_SIZES)" $(PY) -m bench

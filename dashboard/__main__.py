@@ -1,4 +1,4 @@
-"""Command line: `python -m dashboard init-db | seed | db-url | clear-db`."""
+"""Command line: `python -m dashboard init-db | seed | refresh-rollups | db-url | clear-db`."""
 
 from __future__ import annotations
 
@@ -64,6 +64,23 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refresh_rollups(args: argparse.Namespace) -> int:
+    from dashboard.rollups import rebuild_rollups, refresh_rollups, rollup_status
+    from dashboard.schema import init_db
+
+    engine = _engine()
+    init_db(engine)
+    started = time.perf_counter()
+    result = rebuild_rollups(engine) if args.rebuild else refresh_rollups(engine, wait=True)
+    for source, n in result.rows.items():
+        print(f"refresh-rollups: {source}: {n:,} new rows aggregated, watermark at id {result.watermarks[source]:,}")
+    for row in rollup_status(engine):
+        if "rows" in row:
+            print(f"refresh-rollups: {row['source']} holds {row['rows']:,} rows")
+    print(f"refresh-rollups: done in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def cmd_db_url(_args: argparse.Namespace) -> int:
     print(describe_url(resolve_database_url()))
     return 0
@@ -96,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--anchor", help="ISO time the data ends at (default: this hour)")
     s.add_argument("--if-empty", action="store_true", help="do nothing if events exist already")
     s.set_defaults(func=cmd_seed)
+    r = sub.add_parser("refresh-rollups", help="aggregate new events into the hourly rollups")
+    r.add_argument("--rebuild", action="store_true", help="empty the rollups and aggregate every row again")
+    r.set_defaults(func=cmd_refresh_rollups)
     sub.add_parser("db-url", help="say which database is in use").set_defaults(func=cmd_db_url)
     sub.add_parser("clear-db", help="wipe the embedded database").set_defaults(func=cmd_clear_db)
     args = parser.parse_args(argv)

@@ -6,6 +6,11 @@ spikes use the trends view's rule (dashboard.spikes) against the
 BASELINE_DAYS before the window, plus a peer rule: an institution whose error
 rate is at least PEER_FACTOR times the median institution's is flagged too.
 All counting happens in SQL; Python only applies the rules to the counts.
+
+Counts, top codes and the trend read the hourly/daily rollups
+(dashboard.rollups) plus raw rows for what they do not hold; the trend's
+buckets count from the window's start, so the hours its bucket boundaries
+cut are read raw.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.database import read_frame
 from dashboard.institution_names import NameFetcher, resolve_names
+from dashboard.rollups import API_EVENTS_SQL, maybe_refresh, rollup_params
 from dashboard.spikes import BASELINE_DAYS, MIN_ERRORS, RULE_TEXT, judge
 from dashboard.timewindow import TimeWindow
 
@@ -93,28 +99,30 @@ def institution_health(
         "base_start": base_start,
         "spike_base_start": window.start - timedelta(days=BASELINE_DAYS),
     }
+    maybe_refresh(engine)
+    # The instants the counts compare created_at with, inside [base_start, end).
+    splits = sorted({t for t in (prev.start, params["spike_base_start"], window.start) if t > base_start})
     counts = read_frame(
         engine,
-        """
+        f"""
         WITH items AS (
           SELECT plaid_institution_id AS institution, count(*) AS items,
                  count(*) FILTER (WHERE status = 'bad') AS bad_items
           FROM items_table GROUP BY plaid_institution_id
         ),
-        ev AS (
-          SELECT i.plaid_institution_id AS institution, e.created_at, e.error_code
-          FROM plaid_api_events_table e JOIN items_table i ON i.id = e.item_id
-          WHERE e.created_at >= :base_start AND e.created_at < :end
+        ev AS (  -- item-bound calls (an item gone from items_table has no institution)
+          SELECT e.plaid_institution_id AS institution, e.created_at, e.error_code, e.n
+          FROM ({API_EVENTS_SQL}) e WHERE e.plaid_institution_id IS NOT NULL
         ),
         calls AS (
           SELECT institution,
-                 count(*) FILTER (WHERE created_at >= :start) AS calls,
-                 count(*) FILTER (WHERE created_at >= :start AND error_code IS NOT NULL) AS errors,
-                 count(*) FILTER (WHERE created_at >= :prev_start AND created_at < :start) AS prev_calls,
-                 count(*) FILTER (WHERE created_at >= :prev_start AND created_at < :start
-                                  AND error_code IS NOT NULL) AS prev_errors,
-                 count(*) FILTER (WHERE created_at >= :spike_base_start AND created_at < :start
-                                  AND error_code IS NOT NULL) AS baseline_errors
+                 sum(n) FILTER (WHERE created_at >= :start)::bigint AS calls,
+                 sum(n) FILTER (WHERE created_at >= :start AND error_code IS NOT NULL)::bigint AS errors,
+                 sum(n) FILTER (WHERE created_at >= :prev_start AND created_at < :start)::bigint AS prev_calls,
+                 sum(n) FILTER (WHERE created_at >= :prev_start AND created_at < :start
+                                AND error_code IS NOT NULL)::bigint AS prev_errors,
+                 sum(n) FILTER (WHERE created_at >= :spike_base_start AND created_at < :start
+                                AND error_code IS NOT NULL)::bigint AS baseline_errors
           FROM ev GROUP BY institution
         )
         SELECT it.institution AS plaid_institution_id, it.items, it.bad_items,
@@ -125,7 +133,7 @@ def institution_health(
         ORDER BY coalesce(c.errors, 0) DESC, it.institution
         LIMIT :row_limit
         """,
-        {**params, "row_limit": row_limit + 1},
+        {**params, **rollup_params(base_start, window.end, engine, split=splits), "row_limit": row_limit + 1},
     )
     truncated = len(counts) > row_limit
     counts = counts.head(row_limit)
@@ -134,31 +142,41 @@ def institution_health(
 
     top = read_frame(
         engine,
-        """
+        f"""
         SELECT institution, error_code, n FROM (
-          SELECT i.plaid_institution_id AS institution, e.error_code, count(*) AS n,
-                 row_number() OVER (PARTITION BY i.plaid_institution_id
-                                    ORDER BY count(*) DESC, e.error_code) AS rk
-          FROM plaid_api_events_table e JOIN items_table i ON i.id = e.item_id
-          WHERE e.error_code IS NOT NULL AND e.created_at >= :start AND e.created_at < :end
-          GROUP BY i.plaid_institution_id, e.error_code
+          SELECT e.plaid_institution_id AS institution, e.error_code, sum(e.n)::bigint AS n,
+                 row_number() OVER (PARTITION BY e.plaid_institution_id
+                                    ORDER BY sum(e.n) DESC, e.error_code) AS rk
+          FROM ({API_EVENTS_SQL}) e
+          WHERE e.error_code IS NOT NULL AND e.plaid_institution_id IS NOT NULL
+          GROUP BY e.plaid_institution_id, e.error_code
         ) t WHERE rk <= :top ORDER BY institution, rk LIMIT :row_limit
         """,
-        {**window.params(), "top": TOP_CODES, "row_limit": (row_limit + 1) * TOP_CODES},
+        {**rollup_params(window.start, window.end, engine), "top": TOP_CODES,
+         "row_limit": (row_limit + 1) * TOP_CODES},
     )
     bucket_s = window.bucket.total_seconds()
     n_buckets = max(1, int(-(-window.duration.total_seconds() // bucket_s)))
     buckets = read_frame(
         engine,
-        """
-        SELECT i.plaid_institution_id AS institution,
-               floor(extract(epoch FROM e.created_at - CAST(:start AS timestamptz)) / :bucket_s)::int AS b,
-               count(*) AS calls, count(*) FILTER (WHERE e.error_code IS NOT NULL) AS errors
-        FROM plaid_api_events_table e JOIN items_table i ON i.id = e.item_id
-        WHERE e.created_at >= :start AND e.created_at < :end
-        GROUP BY 1, 2 ORDER BY 1, 2 LIMIT :row_limit
+        f"""
+        SELECT institution, (extract(epoch FROM bucket_start - CAST(:start AS timestamptz)) / :bucket_s)::int AS b,
+               calls, errors
+        FROM (  -- group by a timestamp first: numeric epoch arithmetic on every row cost seconds
+          SELECT e.plaid_institution_id AS institution,
+                 date_bin(make_interval(secs => :bucket_s), e.created_at, CAST(:start AS timestamptz)) AS bucket_start,
+                 sum(e.n)::bigint AS calls,
+                 COALESCE(sum(e.n) FILTER (WHERE e.error_code IS NOT NULL), 0)::bigint AS errors
+          FROM ({API_EVENTS_SQL}) e WHERE e.plaid_institution_id IS NOT NULL
+          GROUP BY 1, 2
+        ) per_bucket
+        ORDER BY 1, 2 LIMIT :row_limit
         """,
-        {**window.params(), "bucket_s": bucket_s, "row_limit": _TREND_ROW_LIMIT},
+        # Buckets count from the window's start: the hours (and days) a bucket
+        # boundary cuts are read finer, every other hour or day from the rollups.
+        {**window.params(), **rollup_params(window.start, window.end, engine, split=[
+            window.start + k * window.bucket for k in range(1, n_buckets)]),
+         "bucket_s": bucket_s, "row_limit": _TREND_ROW_LIMIT},
     )
 
     top_text: dict[str, list[str]] = {}

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.institutions import DEMO_INSTITUTIONS
+from dashboard.rollups import refresh_rollups
 from dashboard.schema import init_db
 
 _log = logging.getLogger(__name__)
@@ -649,6 +650,7 @@ def seed(
         )
     say("indexes and statistics")
     init_db(engine)
+    refresh_rollups(engine, wait=True)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
     return stories

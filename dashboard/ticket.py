@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from dashboard.database import read_rows
 from dashboard.investigate import EventDetail, event_detail
 from dashboard.redaction import redact_text
+from dashboard.rollups import API_EVENTS_SQL, maybe_refresh, rollup_params
 from dashboard.timewindow import TimeWindow
 from dashboard.triage import TriageClass, classify, escalate_if_persistent
 
@@ -145,12 +146,12 @@ def _similar(engine: Engine, detail: EventDetail) -> tuple[Similar, int | None]:
     institution_count = None
     institution = detail.context.get("institution_id") if detail.source == "api" else None
     if institution:
-        inst = read_rows(
+        maybe_refresh(engine)
+        inst = read_rows(  # four weeks of one institution's errors: from the rollups (dashboard.rollups)
             engine,
-            """SELECT count(*) AS n FROM plaid_api_events_table e JOIN items_table i ON i.id = e.item_id
-               WHERE i.plaid_institution_id = :institution AND e.error_code = :code
-                 AND e.created_at >= :start AND e.created_at < :end LIMIT :row_limit""",
-            {**params, "institution": institution},
+            f"""SELECT COALESCE(sum(e.n), 0)::bigint AS n FROM ({API_EVENTS_SQL}) e
+               WHERE e.plaid_institution_id = :institution AND e.error_code = :code LIMIT :row_limit""",
+            {**params, **rollup_params(params["start"], params["end"], engine), "institution": institution},
         )
         institution_count = int(inst[0]["n"])
     return similar, institution_count

@@ -17,6 +17,12 @@ Rules the numbers follow:
   under UNKNOWN_INSTITUTION.
 - Buckets are fixed-length UTC intervals (date_bin from a Monday at 00:00
   UTC), so a DST change in the session's time zone never stretches a bucket.
+
+At scale the queries read the hourly rollups (dashboard.rollups) for the
+whole hours of their range and the raw table for the rest, so the figures
+are those of the raw table: `ev` carries `n` (events per row) and
+first_at/last_at, and distinct items come from the per-item error rollup
+(`evi`).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from sqlalchemy.engine import Engine
 from dashboard.database import read_frame, read_rows
 from dashboard.institutions import DEMO_INSTITUTION_NAMES
 from dashboard.page_links import investigate_url
+from dashboard.rollups import API_EVENTS_SQL, API_ITEM_ERRORS_SQL, maybe_refresh, rollup_params
 from dashboard.spikes import BASELINE_DAYS, MIN_ERRORS, RULE_TEXT, SpikeVerdict, judge
 from dashboard.timewindow import TimeWindow
 from dashboard.triage import TriageClass, classify, sql_triage_class
@@ -114,23 +121,52 @@ BUCKETS_CTE = (
 
 
 def _events_cte(filters: ApiFilters) -> tuple[str, dict[str, Any]]:
-    """`ev`: the filtered calls in [:q_start, :q_end) with institution, class and is_error."""
+    """`ev`: the filtered calls in [:q_start, :q_end) with institution, class and is_error.
+
+    Each row stands for `n` calls (rolled-up hours) with their first_at and
+    last_at; sum(n) is what count(*) over the raw table gives. Bind
+    `_rollup(...)` alongside.
+    """
     joins, cls_expr, params = sql_triage_class("e.error_code", "e.error_type")
     sql = f"""ev AS (
-      SELECT e.created_at, e.item_id, e.plaid_method, e.error_type, e.error_code,
-             COALESCE(i.plaid_institution_id, :unknown_ins) AS institution,
+      SELECT e.created_at, e.plaid_method, e.error_type, e.error_code,
+             COALESCE(e.plaid_institution_id, :unknown_ins) AS institution,
              {cls_expr} AS triage_class,
              (e.error_code IS NOT NULL
               AND (CAST(:f_code AS text) IS NULL OR e.error_code = :f_code)
-              AND (CAST(:f_class AS text) IS NULL OR {cls_expr} = :f_class)) AS is_error
-      FROM plaid_api_events_table e
-      LEFT JOIN items_table i ON i.id = e.item_id
+              AND (CAST(:f_class AS text) IS NULL OR {cls_expr} = :f_class)) AS is_error,
+             e.n, e.first_at, e.last_at
+      FROM ({API_EVENTS_SQL}) e
       {joins}
-      WHERE e.created_at >= :q_start AND e.created_at < :q_end
-        AND (CAST(:f_method AS text) IS NULL OR e.plaid_method = :f_method)
-        AND (CAST(:f_ins AS text) IS NULL OR COALESCE(i.plaid_institution_id, :unknown_ins) = :f_ins)
+      WHERE (CAST(:f_method AS text) IS NULL OR e.plaid_method = :f_method)
+        AND (CAST(:f_ins AS text) IS NULL OR COALESCE(e.plaid_institution_id, :unknown_ins) = :f_ins)
     )"""
     return sql, {**params, **filters.params(), "unknown_ins": UNKNOWN_INSTITUTION}
+
+
+def _items_cte(filters: ApiFilters) -> str:
+    """`evi`: the errors that count (is_error) of calls with an item, for distinct items affected."""
+    joins, cls_expr, _ = sql_triage_class("e.error_code", "e.error_type")
+    if not filters.triage_class:  # the class joins cost more than the rest on a month of rows
+        joins, cls_expr = "", "CAST(:f_class AS text)"
+    return f"""evi AS (
+      SELECT e.created_at, e.item_id, e.plaid_method, e.error_code,
+             COALESCE(e.plaid_institution_id, :unknown_ins) AS institution
+      FROM ({API_ITEM_ERRORS_SQL}) e
+      {joins}
+      WHERE (CAST(:f_method AS text) IS NULL OR e.plaid_method = :f_method)
+        AND (CAST(:f_ins AS text) IS NULL OR COALESCE(e.plaid_institution_id, :unknown_ins) = :f_ins)
+        AND (CAST(:f_code AS text) IS NULL OR e.error_code = :f_code)
+        AND (CAST(:f_class AS text) IS NULL OR {cls_expr} = :f_class)
+    )"""
+
+
+def _rollup(engine: Engine, p: dict[str, Any], *, bucketed: bool = False, split: datetime | None = None,
+            ) -> dict[str, Any]:
+    """Rollup parameters for the range [:q_start, :q_end) of p (refreshing the rollups at most once a minute)."""
+    maybe_refresh(engine)
+    bucket = timedelta(seconds=p["bucket_s"]) if bucketed else None
+    return {**p, **rollup_params(p["q_start"], p["q_end"], engine, bucket=bucket, split=split)}
 
 
 def _window_params(window: TimeWindow, row_limit: int) -> dict[str, Any]:
@@ -169,16 +205,23 @@ def api_headline(engine: Engine, window: TimeWindow, filters: ApiFilters, row_li
     """Calls, errors, items affected in the window and in the previous window of equal length."""
     ev, params = _events_cte(filters)
     prev = window.previous()
-    sql = f"""WITH {ev}
-      SELECT count(*) FILTER (WHERE created_at >= :start) AS calls,
-             count(*) FILTER (WHERE created_at >= :start AND is_error) AS errors,
-             count(DISTINCT item_id) FILTER (WHERE created_at >= :start AND is_error) AS items_affected,
-             count(*) FILTER (WHERE created_at < :start) AS prev_calls,
-             count(*) FILTER (WHERE created_at < :start AND is_error) AS prev_errors,
-             count(DISTINCT item_id) FILTER (WHERE created_at < :start AND is_error) AS prev_items_affected
-      FROM ev LIMIT :row_limit"""
+    sql = f"""WITH {ev}, {_items_cte(filters)},
+      c AS (
+        SELECT COALESCE(sum(n) FILTER (WHERE created_at >= :start), 0) AS calls,
+               COALESCE(sum(n) FILTER (WHERE created_at >= :start AND is_error), 0) AS errors,
+               COALESCE(sum(n) FILTER (WHERE created_at < :start), 0) AS prev_calls,
+               COALESCE(sum(n) FILTER (WHERE created_at < :start AND is_error), 0) AS prev_errors
+        FROM ev
+      ),
+      d AS (  -- distinct items by hashing item ids (count(DISTINCT) would sort every row)
+        SELECT count(*) FILTER (WHERE cur) AS items_affected, count(*) FILTER (WHERE prev) AS prev_items_affected
+        FROM (SELECT item_id, bool_or(created_at >= :start) AS cur, bool_or(created_at < :start) AS prev
+              FROM evi GROUP BY item_id) per_item
+      )
+      SELECT c.calls, c.errors, d.items_affected, c.prev_calls, c.prev_errors, d.prev_items_affected
+      FROM c CROSS JOIN d LIMIT :row_limit"""
     p = {**params, **_window_params(window, row_limit), "q_start": prev.start}
-    row = read_rows(engine, sql, p)[0]
+    row = read_rows(engine, sql, _rollup(engine, p, split=window.start))[0]
     return Headline(**{k: int(v) for k, v in row.items()})
 
 
@@ -201,7 +244,7 @@ def api_error_rate_series(
     sql = f"""WITH {ev}, {BUCKETS_CTE},
       per AS (
         SELECT {BUCKET_EXPR.format(col="created_at")} AS b,
-               CASE WHEN is_error THEN {series} END AS series, count(*) AS n
+               CASE WHEN is_error THEN {series} END AS series, sum(n) AS n
         FROM ev GROUP BY 1, 2
       ),
       totals AS (SELECT b, sum(n) AS calls FROM per GROUP BY b)
@@ -212,7 +255,7 @@ def api_error_rate_series(
       LEFT JOIN per ON per.b = bk.b AND per.series IS NOT NULL
       ORDER BY bk.b, per.series LIMIT :row_limit"""
     p = {**params, **_window_params(window, row_limit), "no_type": NO_TYPE}
-    df = read_frame(engine, sql, p)
+    df = read_frame(engine, sql, _rollup(engine, p, bucketed=True))
     if df.empty:
         return pd.DataFrame(columns=["bucket", "calls", "series", "errors", "error_rate", "bucket_end"])
     df["calls"] = df["calls"].astype(int)
@@ -247,29 +290,43 @@ def api_breakdown(
         raise ValueError(f"dimension must be one of {', '.join(_DIM_KEY)}")
     key = _DIM_KEY[dimension]
     where = "WHERE is_error" if dimension == "error_code" else ""
-    extra = "mode() WITHIN GROUP (ORDER BY error_type) AS error_type," if dimension == "error_code" else ""
+    # mode() over error_type, weighted by n: the most frequent non-NULL type, ties to the smallest.
+    extra = "modes.error_type," if dimension == "error_code" else ""
+    types_cte = (
+        "modes AS (SELECT DISTINCT ON (key) key, error_type FROM ("
+        "SELECT error_code AS key, error_type, sum(n) AS n FROM ev "
+        "WHERE is_error AND error_type IS NOT NULL GROUP BY 1, 2) t ORDER BY key, n DESC, error_type),"
+        if dimension == "error_code" else ""
+    )
     name_join = (
         "LEFT JOIN dashboard_institutions di ON di.plaid_institution_id = top.key"
         if dimension == "institution" else ""
     )
     name_col = "di.name AS name," if dimension == "institution" else ""
     ev, params = _events_cte(filters)
-    sql = f"""WITH {ev}, {BUCKETS_CTE},
+    sql = f"""WITH {ev}, {_items_cte(filters)}, {BUCKETS_CTE}, {types_cte}
+      grouped AS (
+        SELECT {key} AS key,
+               sum(n) AS calls,
+               COALESCE(sum(n) FILTER (WHERE is_error), 0) AS errors,
+               min(first_at) FILTER (WHERE is_error) AS first_seen,
+               max(last_at) FILTER (WHERE is_error) AS last_seen
+        FROM ev {where} GROUP BY {key}
+      ),
+      items AS (  -- distinct items by hashing (key, item) pairs (count(DISTINCT) would sort every row)
+        SELECT key, count(*) AS items_affected
+        FROM (SELECT {key} AS key, item_id FROM evi GROUP BY 1, 2) pairs GROUP BY key
+      ),
       agg AS (
-        SELECT {key} AS key, {extra}
-               count(*) AS calls,
-               count(*) FILTER (WHERE is_error) AS errors,
-               count(DISTINCT item_id) FILTER (WHERE is_error) AS items_affected,
-               min(created_at) FILTER (WHERE is_error) AS first_seen,
-               max(created_at) FILTER (WHERE is_error) AS last_seen
-        FROM ev {where} GROUP BY 1
+        SELECT grouped.*, {extra} COALESCE(items.items_affected, 0) AS items_affected
+        FROM grouped LEFT JOIN items USING (key) {"LEFT JOIN modes USING (key)" if extra else ""}
       ),
       top AS (
         SELECT agg.*, sum(errors) OVER () AS total_errors FROM agg
         ORDER BY errors DESC, calls DESC, key LIMIT :row_limit
       ),
       per AS MATERIALIZED (  -- else inlined into the per-row ARRAY() and rescanned once per row
-        SELECT {key} AS key, {BUCKET_EXPR.format(col="created_at")} AS b, count(*) AS n
+        SELECT {key} AS key, {BUCKET_EXPR.format(col="created_at")} AS b, sum(n) AS n
         FROM ev WHERE is_error AND {key} IN (SELECT key FROM top) GROUP BY 1, 2
       )
       SELECT top.key, {name_col} top.calls, top.errors, top.items_affected,
@@ -280,7 +337,7 @@ def api_breakdown(
                    LEFT JOIN per ON per.b = bk.b AND per.key = top.key ORDER BY bk.b) AS trend
       FROM top {name_join}
       ORDER BY top.errors DESC, top.calls DESC, top.key LIMIT :row_limit"""
-    df = read_frame(engine, sql, {**params, **_window_params(window, row_limit)})
+    df = read_frame(engine, sql, _rollup(engine, {**params, **_window_params(window, row_limit)}, bucketed=True))
     tail = ["share", "items_affected", "first_seen", "last_seen", "trend"]
     if dimension == "error_code":
         cols = ["key", "error_type", "errors", *tail]
@@ -357,6 +414,7 @@ def api_spikes(
     window_hours = window.duration.total_seconds() / 3600
     baseline_hours = baseline_coverage_hours(engine, window)
     rows: list[SpikeRow] = []
+    p = _rollup(engine, p, split=window.start)
 
     def verdict(window_errors: int, baseline_errors: int) -> SpikeVerdict:
         if baseline_hours < MIN_BASELINE_HOURS:
@@ -365,10 +423,10 @@ def api_spikes(
 
     code_sql = f"""WITH {ev}
       SELECT error_code AS key,
-             count(*) FILTER (WHERE created_at >= :start) AS window_errors,
-             count(*) FILTER (WHERE created_at < :start) AS baseline_errors
+             COALESCE(sum(n) FILTER (WHERE created_at >= :start), 0) AS window_errors,
+             COALESCE(sum(n) FILTER (WHERE created_at < :start), 0) AS baseline_errors
       FROM ev WHERE is_error GROUP BY 1
-      HAVING count(*) FILTER (WHERE created_at >= :start) > 0
+      HAVING sum(n) FILTER (WHERE created_at >= :start) > 0
       ORDER BY 2 DESC, 1 LIMIT :row_limit"""
     for r in read_rows(engine, code_sql, p):
         v = verdict(int(r["window_errors"]), int(r["baseline_errors"]))
@@ -378,9 +436,9 @@ def api_spikes(
     ins_sql = f"""WITH {ev},
       per AS (
         SELECT institution AS key,
-               count(*) FILTER (WHERE created_at >= :start AND is_error) AS window_errors,
-               count(*) FILTER (WHERE created_at < :start AND is_error) AS baseline_errors,
-               count(*) FILTER (WHERE created_at >= :start) AS window_calls
+               COALESCE(sum(n) FILTER (WHERE created_at >= :start AND is_error), 0) AS window_errors,
+               COALESCE(sum(n) FILTER (WHERE created_at < :start AND is_error), 0) AS baseline_errors,
+               COALESCE(sum(n) FILTER (WHERE created_at >= :start), 0) AS window_calls
         FROM ev GROUP BY 1
       ),
       med AS (
@@ -429,20 +487,21 @@ def spike_frame(rows: list[SpikeRow], *, flagged_only: bool = True) -> pd.DataFr
 
 def api_filter_options(engine: Engine, window: TimeWindow, row_limit: int = DEFAULT_ROW_LIMIT) -> dict[str, list[str]]:
     """Methods, error codes and institutions seen in the window, for the filter pickers."""
-    sql = """
-      SELECT 'method' AS kind, plaid_method AS value FROM plaid_api_events_table
-        WHERE created_at >= :start AND created_at < :end GROUP BY plaid_method
+    sql = f"""
+      WITH seen AS MATERIALIZED (
+        SELECT plaid_method, error_code, COALESCE(plaid_institution_id, :unknown_ins) AS institution
+        FROM ({API_EVENTS_SQL}) e GROUP BY 1, 2, 3
+      )
+      SELECT 'method' AS kind, plaid_method AS value FROM seen GROUP BY plaid_method
       UNION ALL
-      SELECT 'code', error_code FROM plaid_api_events_table
-        WHERE created_at >= :start AND created_at < :end AND error_code IS NOT NULL GROUP BY error_code
+      SELECT 'code', error_code FROM seen WHERE error_code IS NOT NULL GROUP BY error_code
       UNION ALL
-      SELECT 'institution', COALESCE(i.plaid_institution_id, :unknown_ins) FROM plaid_api_events_table e
-        LEFT JOIN items_table i ON i.id = e.item_id
-        WHERE e.created_at >= :start AND e.created_at < :end GROUP BY 2
+      SELECT 'institution', institution FROM seen GROUP BY institution
       ORDER BY 1, 2 LIMIT :row_limit"""
+    maybe_refresh(engine)
     out: dict[str, list[str]] = {"method": [], "code": [], "institution": []}
-    for r in read_rows(engine, sql, {**window.params(), "unknown_ins": UNKNOWN_INSTITUTION,
-                                     "row_limit": int(row_limit) * 3}):
+    for r in read_rows(engine, sql, {**rollup_params(window.start, window.end, engine),
+                                     "unknown_ins": UNKNOWN_INSTITUTION, "row_limit": int(row_limit) * 3}):
         out[r["kind"]].append(r["value"])
     return out
 

@@ -50,6 +50,9 @@ MAX_BATCH_ITEMS = 5000
 MAX_HEALTH_IDS = 100_000
 DEFAULT_CONCURRENCY = 8
 STALE_AFTER_S = 300  # a running batch whose heartbeat is older than this died with its process
+# A second tab confirmed before the first ran would otherwise repeat the batch
+# right after it: the same batch is refused for this long unless "run again".
+REPEAT_AFTER_S = 600
 
 
 class BatchAlreadyRunning(RuntimeError):
@@ -58,6 +61,10 @@ class BatchAlreadyRunning(RuntimeError):
 
 class ProductionNotConfirmed(RuntimeError):
     pass
+
+
+class BatchRecentlyRun(RuntimeError):
+    """The same batch (action, items) finished moments ago: a second tab or a late click."""
 
 
 @dataclass(frozen=True)
@@ -204,8 +211,13 @@ class BatchOutcome:
     summary: dict[str, int] = field(default_factory=dict)
 
 
-def claim_batch(engine: Engine, plan: BatchPlan, actor: str) -> int:
-    """Register the batch as running; BatchAlreadyRunning if the same batch runs now."""
+_ALREADY_RUNNING = ("This batch (same action, same items) is already running, perhaps from another tab. "
+                    "Wait for it to finish; its results will appear below.")
+
+
+def claim_batch(engine: Engine, plan: BatchPlan, actor: str, *, run_again: bool = False) -> int:
+    """Register the batch as running; BatchAlreadyRunning if the same batch runs now,
+    BatchRecentlyRun if it finished within REPEAT_AFTER_S and `run_again` is not set."""
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -213,6 +225,24 @@ def claim_batch(engine: Engine, plan: BatchPlan, actor: str) -> int:
                      "WHERE state = 'running' AND heartbeat_at < now() - make_interval(secs => :stale)"),
                 {"stale": STALE_AFTER_S},
             )
+            # Serialise claims of one fingerprint, so a claim cannot look for a
+            # finished twin while that twin is still committing.
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:fp))"), {"fp": plan.fingerprint})
+            if not run_again:
+                recent = conn.execute(
+                    text("SELECT id, state, finished_at FROM dashboard_admin_batches WHERE fingerprint = :fp "
+                         "AND state IN ('running', 'finished') "
+                         "AND COALESCE(finished_at, now()) >= now() - make_interval(secs => :repeat) "
+                         "ORDER BY id DESC LIMIT 1"),
+                    {"fp": plan.fingerprint, "repeat": REPEAT_AFTER_S},
+                ).first()
+                if recent is not None and recent.state == "running":
+                    raise BatchAlreadyRunning(_ALREADY_RUNNING)
+                if recent is not None:
+                    raise BatchRecentlyRun(
+                        f"This batch (same action, same items) already ran as batch {recent.id}, which finished "
+                        f"{recent.finished_at:%H:%M:%S} UTC, perhaps from another tab. Its results are below. "
+                        "To run it again, tick \"Run again\" and press Run.")
             return int(conn.execute(
                 text("INSERT INTO dashboard_admin_batches (fingerprint, actor, action, plaid_env, item_ids, total) "
                      "VALUES (:fp, :actor, :action, :env, :ids, :total) RETURNING id"),
@@ -220,10 +250,7 @@ def claim_batch(engine: Engine, plan: BatchPlan, actor: str) -> int:
                  "ids": [i.id for i in plan.items], "total": plan.count},
             ).scalar_one())
     except IntegrityError:
-        raise BatchAlreadyRunning(
-            "This batch (same action, same items) is already running, perhaps from another tab. "
-            "Wait for it to finish; its results will appear below."
-        ) from None
+        raise BatchAlreadyRunning(_ALREADY_RUNNING) from None
 
 
 def _save_progress(engine: Engine, batch_id: int, results: list[ActionResult], state: str | None = None) -> None:
@@ -251,6 +278,7 @@ def run_batch(
     production_confirmed: bool = False,
     sleep: Callable[[float], object] | None = None,
     on_claimed: Callable[[int], None] | None = None,
+    run_again: bool = False,
 ) -> BatchOutcome:
     """Run the plan once. `on_progress(done, total, last)` is called on this thread, so a
     Streamlit page may draw from it; if it raises (e.g. the user pressed Cancel and
@@ -261,10 +289,14 @@ def run_batch(
         raise ProductionNotConfirmed("Production actions need the extra confirmation.")
     item_ids = [i.id for i in plan.items]
     try:
-        batch_id = claim_batch(engine, plan, actor)
+        batch_id = claim_batch(engine, plan, actor, run_again=run_again)
     except BatchAlreadyRunning:
         audit.record(engine, actor=actor, action=plan.action, plaid_env=plan.plaid_env, item_ids=item_ids,
                      outcome="refused: same batch already running", details={"items": plan.count})
+        raise
+    except BatchRecentlyRun:
+        audit.record(engine, actor=actor, action=plan.action, plaid_env=plan.plaid_env, item_ids=item_ids,
+                     outcome="refused: same batch just ran", details={"items": plan.count})
         raise
     if on_claimed is not None:
         on_claimed(batch_id)

@@ -80,6 +80,10 @@ if plan is not None:
     if client.plaid_env == "production":
         typed = st.text_input("Production: type PRODUCTION to confirm", key="admin_prod_confirm")
         production_ok = typed.strip() == "PRODUCTION"
+    run_again = st.checkbox(
+        "Run again", key="admin_run_again",
+        help=f"The same batch (same action, same items) is refused for {batches.REPEAT_AFTER_S // 60} minutes "
+             "after it finished, so a second tab or a late click does not repeat it. Tick to repeat it on purpose.")
     if st.button("Run", type="primary", disabled=not (confirmed and production_ok), key="admin_run"):
         cancel_slot = st.empty()
         cancel_slot.button("Cancel", key="admin_cancel", on_click=st.session_state.__setitem__,
@@ -96,11 +100,13 @@ if plan is not None:
 
         try:
             outcome = batches.run_batch(client, plan, actor, on_progress=progress,
-                                        production_confirmed=production_ok, on_claimed=show_batch)
+                                        production_confirmed=production_ok, on_claimed=show_batch,
+                                        run_again=run_again)
             cancel_slot.empty()
             st.success(f"Batch {outcome.state}: "
                        + ", ".join(f"{v} {k}" for k, v in sorted(outcome.summary.items())))
-        except batches.BatchAlreadyRunning as exc:
+        except (batches.BatchAlreadyRunning, batches.BatchRecentlyRun) as exc:
+            cancel_slot.empty()
             st.warning(str(exc), icon="⏳")
         except LogWriteError as exc:
             st.error(str(exc), icon="🛑")

@@ -110,3 +110,22 @@ def test_production_needs_typed_confirmation_and_has_no_reset_login(app_env, db_
     assert at.button(key="admin_run").disabled
     at.text_input(key="admin_prod_confirm").input("PRODUCTION").run()
     assert not at.button(key="admin_run").disabled
+
+
+def test_second_tab_is_refused_unless_run_again_is_ticked(app_env, db_url):
+    engine = make_engine(db_url)
+    add_items(engine, [("p1", "access-sandbox-healthy-b1", "ins_1"), ("p2", "access-sandbox-healthy-b2", "ins_1")])
+    app_env(db_url, DASHBOARD_LOCAL_ADMIN="1")
+    tab_a, tab_b = _page(items="p1,p2").run(), _page(items="p1,p2").run()
+    for tab in (tab_a, tab_b):
+        tab.checkbox(key="admin_confirm").check().run()
+    tab_a.button(key="admin_run").click().run()
+    tab_b.button(key="admin_run").click().run()
+    assert not tab_b.exception, tab_b.exception
+    assert any("already ran as batch" in w.value and "Run again" in w.value for w in tab_b.warning)
+    assert len(events(engine)) == 2
+    tab_b.checkbox(key="admin_run_again").check().run()
+    tab_b.button(key="admin_run").click().run()
+    assert any("Batch finished: 2 ok" in s.value for s in tab_b.success)
+    assert len(events(engine)) == 4
+    engine.dispose()

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from dashboard import audit
 from dashboard.database import read_frame, read_rows
 from dashboard.health_rule import Health
+from dashboard.identifiers import item_reference_problem
 from dashboard.item_health import item_ids_by_health
 from dashboard.plaid_client import LoggedPlaidClient, LogWriteError
 from dashboard.rate_limits import Cancelled, RateLimiter, shared_limiter
@@ -131,6 +132,39 @@ def parse_item_list(raw: str | None) -> tuple[str, ...]:
     return tuple(seen)
 
 
+# An `?items=` entry names an item by plaid_item_id or by internal id (digits).
+# Nested CASE: the cast runs only on digits, and only within int4.
+_LISTED_MATCH = ("(i.plaid_item_id = {v} OR i.id = CASE WHEN {v} ~ '^[0-9]{{1,10}}$' THEN "
+                 "CASE WHEN CAST({v} AS bigint) <= 2147483647 THEN CAST({v} AS int) END END)")
+
+
+def check_item_list(listed: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+    """Split `?items=` entries into usable ones and messages for the malformed ones."""
+    usable: list[str] = []
+    problems: list[str] = []
+    for value in listed:
+        problem = item_reference_problem(value)
+        if problem is None:
+            usable.append(value)
+        else:
+            problems.append(f"{value[:40]!r}: {problem}")
+    return tuple(usable), problems
+
+
+def missing_items(engine: Engine, listed: Sequence[str]) -> list[str]:
+    """The `?items=` entries (plaid_item_ids or internal ids) that name no item."""
+    if not listed:
+        return []
+    rows = read_rows(
+        engine,
+        "SELECT v FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS x(v, n) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM items_table i WHERE {_LISTED_MATCH.format(v='x.v')}) "
+        "ORDER BY n LIMIT :row_limit",
+        {"ids": list(listed), "row_limit": len(listed)},
+    )
+    return [r["v"] for r in rows]
+
+
 def select_items(engine: Engine, criteria: BatchCriteria, *, row_limit: int = MAX_BATCH_ITEMS) -> list[ItemSummary]:
     """Items matching every given criterion (no criterion: no items, never "everything")."""
     if criteria.empty:
@@ -147,7 +181,8 @@ def select_items(engine: Engine, criteria: BatchCriteria, *, row_limit: int = MA
         FROM items_table i
         WHERE (CAST(:institution AS text) IS NULL OR i.plaid_institution_id = :institution)
           AND (CAST(:status AS text) IS NULL OR i.status = :status)
-          AND (cardinality(CAST(:plaid_ids AS text[])) = 0 OR i.plaid_item_id = ANY(:plaid_ids))
+          AND (cardinality(CAST(:plaid_ids AS text[])) = 0 OR EXISTS (
+                SELECT 1 FROM unnest(CAST(:plaid_ids AS text[])) AS x(v) WHERE {listed}))
           AND (NOT :use_ids OR i.id = ANY(:ids))
           AND (CAST(:code AS text) IS NULL OR EXISTS (
                 SELECT 1 FROM plaid_api_events_table e
@@ -155,7 +190,7 @@ def select_items(engine: Engine, criteria: BatchCriteria, *, row_limit: int = MA
                   AND e.created_at >= :start AND e.created_at < :end))
         ORDER BY i.id
         LIMIT :row_limit
-        """,
+        """.replace("{listed}", _LISTED_MATCH.format(v="x.v")),
         {
             "institution": criteria.institution or None,
             "status": criteria.status or None,

@@ -193,3 +193,16 @@ def _to_match(text: str, row: dict[str, Any]) -> Match:
 def not_found_message(text: str) -> str:
     kinds = ", ".join(k.value for k in candidate_kinds(text))
     return f"Nothing matches {text!r}. Looked for it as: {kinds}. Check for a typo or a different environment."
+
+
+def item_reference_problem(value: str) -> str | None:
+    """Why `value` cannot be an item reference (internal id or plaid_item_id); None if it can."""
+    try:
+        text = normalise(value)
+    except IdentifierError as exc:
+        return str(exc)
+    if _INTEGER.fullmatch(text) and int(text) > MAX_INT_ID:
+        return f"Internal item ids are at most {MAX_INT_ID}."
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", text):
+        return "Item ids are an internal id (digits) or a plaid_item_id (letters and digits)."
+    return None

@@ -7,7 +7,7 @@ from dashboard import audit, batches
 from dashboard.health_rule import HEALTH_ORDER
 from dashboard.plaid_client import LogWriteError, make_client
 from dashboard.refresh_actions import ACTIONS, ActionNotAllowed
-from dashboard.ui import csv_download, empty_state, guarded, page_setup, window_picker
+from dashboard.ui import csv_download, empty_state, guarded, md_escape, page_setup, window_picker
 
 ctx = page_setup("Admin: Plaid refreshes", "🔐", admin=True)
 st.title("Admin: Plaid refreshes")
@@ -27,7 +27,7 @@ st.caption(f"Signed in as **{actor}**. Every action is audited.")
 window = window_picker(default="24h")
 
 st.subheader("1 · Choose items")
-listed = batches.parse_item_list(st.query_params.get("items"))
+listed, malformed = batches.check_item_list(batches.parse_item_list(st.query_params.get("items")))
 c1, c2, c3, c4 = st.columns(4)
 institution = c1.text_input("Institution id", key="institution", bind="query-params", placeholder="ins_109508")
 status = c2.selectbox("Item status", ["", "good", "bad"], key="status", bind="query-params")
@@ -35,8 +35,14 @@ error_code = c3.text_input("Error code seen in the window", key="code", bind="qu
                            placeholder="ITEM_LOGIN_REQUIRED")
 health = c4.selectbox("Health in the window", ["", *[h.value for h in HEALTH_ORDER]], key="health",
                       bind="query-params", help="Derived as on the health page, as of the window's end.")
+if malformed:
+    st.error("Some `?items=` entries are not item ids and were ignored: " + md_escape("; ".join(malformed)), icon="⚠️")
 if listed:
-    st.info(f"{len(listed)} item(s) passed in the link (`?items=`); other filters narrow them further.", icon="🔗")
+    st.info(f"{len(listed)} item(s) passed in the link (`?items=`, internal ids or plaid_item_ids); "
+            "other filters narrow them further.", icon="🔗")
+    missing = guarded(batches.missing_items, ctx.engine, listed)
+    if missing:
+        st.warning(f"{len(missing)} of them match no item: " + ", ".join(f"`{m}`" for m in missing[:20]), icon="🔍")
 criteria = batches.BatchCriteria(
     institution=(institution or "").strip() or None,
     status=status or None,

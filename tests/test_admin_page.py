@@ -129,3 +129,16 @@ def test_second_tab_is_refused_unless_run_again_is_ticked(app_env, db_url):
     assert any("Batch finished: 2 ok" in s.value for s in tab_b.success)
     assert len(events(engine)) == 4
     engine.dispose()
+
+
+def test_items_link_accepts_internal_ids_and_names_the_missing_and_malformed(app_env, db_url):
+    engine = make_engine(db_url)
+    ids = add_items(engine, [("p1", "access-sandbox-healthy-c1", "ins_1"), ("p2", "access-sandbox-healthy-c2", "ins_1")])
+    app_env(db_url, DASHBOARD_LOCAL_ADMIN="1")
+    at = _page(items=f"{ids['p1']},p2,999999,nope-x,bad;id").run()
+    assert not at.exception, at.exception
+    assert [m.value for m in at.metric][:1] == ["2"]  # p1 by internal id, p2 by plaid_item_id
+    assert any("4 item(s) passed in the link" in i.value for i in at.info)
+    assert any("2 of them match no item: `999999`, `nope-x`" in w.value for w in at.warning)
+    assert any("'bad;id'" in e.value and "not item ids" in e.value for e in at.error)
+    engine.dispose()

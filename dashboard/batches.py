@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from dashboard import audit
 from dashboard.database import read_frame, read_rows
 from dashboard.health_rule import Health
-from dashboard.identifiers import item_reference_problem
+from dashboard.identifiers import item_reference_problem, validate_filter
 from dashboard.item_health import item_ids_by_health
 from dashboard.plaid_client import LoggedPlaidClient, LogWriteError
 from dashboard.rate_limits import Cancelled, RateLimiter, shared_limiter
@@ -171,6 +171,9 @@ def select_items(engine: Engine, criteria: BatchCriteria, *, row_limit: int = MA
         return []
     if criteria.error_code and criteria.window is None:
         raise ValueError("An error-code filter needs a time window.")
+    # Malformed filters get a message saying what they should look like, not "no items match".
+    criteria = replace(criteria, institution=validate_filter("institution", criteria.institution),
+                       error_code=validate_filter("error_code", criteria.error_code))
     if criteria.health:
         criteria = _with_health_ids(engine, criteria)
     window = criteria.window

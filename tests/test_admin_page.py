@@ -133,7 +133,8 @@ def test_second_tab_is_refused_unless_run_again_is_ticked(app_env, db_url):
 
 def test_items_link_accepts_internal_ids_and_names_the_missing_and_malformed(app_env, db_url):
     engine = make_engine(db_url)
-    ids = add_items(engine, [("p1", "access-sandbox-healthy-c1", "ins_1"), ("p2", "access-sandbox-healthy-c2", "ins_1")])
+    ids = add_items(engine, [("p1", "access-sandbox-healthy-c1", "ins_1"),
+                             ("p2", "access-sandbox-healthy-c2", "ins_1")])
     app_env(db_url, DASHBOARD_LOCAL_ADMIN="1")
     at = _page(items=f"{ids['p1']},p2,999999,nope-x,bad;id").run()
     assert not at.exception, at.exception
@@ -142,3 +143,12 @@ def test_items_link_accepts_internal_ids_and_names_the_missing_and_malformed(app
     assert any("2 of them match no item: `999999`, `nope-x`" in w.value for w in at.warning)
     assert any("'bad;id'" in e.value and "not item ids" in e.value for e in at.error)
     engine.dispose()
+
+
+def test_malformed_institution_and_code_filters_say_what_they_should_look_like(app_env, db_url):
+    app_env(db_url, DASHBOARD_LOCAL_ADMIN="1")
+    at = _page(institution="chase").run()
+    assert not at.exception, at.exception
+    assert any("Institution ids look like ins_123" in e.value for e in at.error)
+    at = _page(code="login required!").run()
+    assert any("Error codes look like ITEM_LOGIN_REQUIRED" in e.value for e in at.error)

@@ -57,9 +57,12 @@ def test_items_view_institution_and_code_filters(histories_url):
     assert sorted(at.dataframe[0].value["plaid_item_id"]) == ["itemOursD", "itemTransE"]
     at = _run(**CUSTOM, code="INSTITUTION_DOWN", status="good")
     assert sorted(at.dataframe[0].value["plaid_item_id"]) == ["itemPersistF", "itemTransE"]
-    at = _run(**CUSTOM, institution="ins_none")
+    at = _run(**CUSTOM, institution="ins_404")
     assert not at.exception and not at.dataframe
     assert "No items match these filters." in _text(at)
+    at = _run(**CUSTOM, institution="ins_none")
+    assert not at.exception and not at.dataframe
+    assert any("Institution ids look like ins_123" in e.value for e in at.error)
 
 
 def test_item_detail_by_url(histories_url):

@@ -30,11 +30,13 @@ st.subheader("1 · Choose items")
 listed, malformed = batches.check_item_list(batches.parse_item_list(st.query_params.get("items")))
 c1, c2, c3, c4 = st.columns(4)
 institution = c1.text_input("Institution id", key="institution", bind="query-params", placeholder="ins_109508")
-status = c2.selectbox("Item status", ["", "good", "bad"], key="status", bind="query-params")
+status = c2.selectbox("Item status", ["", "good", "bad"], key="status", bind="query-params",
+                      format_func=lambda v: v or "any")
 error_code = c3.text_input("Error code seen in the window", key="code", bind="query-params",
                            placeholder="ITEM_LOGIN_REQUIRED")
 health = c4.selectbox("Health in the window", ["", *[h.value for h in HEALTH_ORDER]], key="health",
-                      bind="query-params", help="Derived as on the health page, as of the window's end.")
+                      bind="query-params", help="Derived as on the health page, as of the window's end.",
+                      format_func=lambda v: v or "any")
 if malformed:
     st.error("Some `?items=` entries are not item ids and were ignored: " + md_escape("; ".join(malformed)), icon="⚠️")
 if listed:
@@ -109,8 +111,9 @@ if plan is not None:
                                         production_confirmed=production_ok, on_claimed=show_batch,
                                         run_again=run_again)
             cancel_slot.empty()
-            st.success(f"Batch {outcome.state}: "
-                       + ", ".join(f"{v} {k}" for k, v in sorted(outcome.summary.items())))
+            summary = f"Batch {outcome.state}: " + ", ".join(f"{v} {k}" for k, v in sorted(outcome.summary.items()))
+            # Any failed item deserves a second look: not a green box.
+            (st.warning if outcome.summary.get("error") else st.success)(summary)
         except (batches.BatchAlreadyRunning, batches.BatchRecentlyRun) as exc:
             cancel_slot.empty()
             st.warning(str(exc), icon="⏳")

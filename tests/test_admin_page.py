@@ -65,7 +65,9 @@ def test_batch_from_health_link_runs_and_is_audited(app_env, db_url):
     at.checkbox(key="admin_confirm").check().run()
     at.button(key="admin_run").click().run()
     assert not at.exception, at.exception
-    assert any("Batch finished: 1 error, 1 ok" in s.value for s in at.success)
+    # A failed item makes it a warning, not a green success box.
+    assert any("Batch finished: 1 error, 1 ok" in w.value for w in at.warning)
+    assert not any("Batch finished" in s.value for s in at.success)
     results = at.dataframe[1].value
     assert list(results.columns[:4]) == ["plaid_item_id", "institution", "action", "outcome"]
     assert results[["plaid_item_id", "outcome", "error_code", "triage", "status_after"]].values.tolist() == [
@@ -88,6 +90,8 @@ def test_no_filter_shows_the_audit_but_no_run_button(app_env, db_url):
     app_env(db_url, DASHBOARD_LOCAL_ADMIN="1")
     at = _page().run()
     assert not at.exception
+    # Unset status and health read "any", as on the health page.
+    assert [at.selectbox(key=k).options[0] for k in ("status", "health")] == ["any", "any"]
     assert not [b for b in at.button if b.key == "admin_run"]
     assert any("Pick items first" in i.value for i in at.info)
     assert any("No admin action" in i.value for i in at.info)

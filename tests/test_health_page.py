@@ -92,6 +92,11 @@ def test_institutions_and_stale_views(histories_url):
     frame = at.dataframe[0].value
     assert list(frame["plaid_institution_id"])[:1] == ["ins_3"]  # 6 calls, 5 errors: the worst rate
     assert "institution(s) flagged" in _text(at)
+    # A window without calls: the empty state, not a table of zeros and None.
+    at = _run(view="Institutions", window="custom", window_start="2027-01-01", window_end="2027-01-02")
+    assert not at.exception, at.exception
+    assert not at.dataframe
+    assert "No Plaid calls in" in _text(at) and "institution(s) flagged" not in _text(at)
     at = _run(view="Stale", stale_days="30")
     assert not at.exception, at.exception
     # T0 is in the past: nothing succeeded in the last 30 days of the real clock.

@@ -280,7 +280,7 @@ def claim_batch(engine: Engine, plan: BatchPlan, actor: str, *, run_again: bool 
                     raise BatchRecentlyRun(
                         f"This batch (same action, same items) already ran as batch {recent.id}, which finished "
                         f"{recent.finished_at:%H:%M:%S} UTC, perhaps from another tab. Its results are below. "
-                        "To run it again, tick \"Run again\" and press Run.")
+                        "To run it again, tick \"Repeat anyway\" and press Run.")
             return int(conn.execute(
                 text("INSERT INTO dashboard_admin_batches (fingerprint, actor, action, plaid_env, item_ids, total) "
                      "VALUES (:fp, :actor, :action, :env, :ids, :total) RETURNING id"),

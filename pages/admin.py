@@ -89,7 +89,7 @@ if plan is not None:
         typed = st.text_input("Production: type PRODUCTION to confirm", key="admin_prod_confirm")
         production_ok = typed.strip() == "PRODUCTION"
     run_again = st.checkbox(
-        "Run again", key="admin_run_again",
+        "Repeat anyway", key="admin_run_again",
         help=f"The same batch (same action, same items) is refused for {batches.REPEAT_AFTER_S // 60} minutes "
              "after it finished, so a second tab or a late click does not repeat it. Tick to repeat it on purpose.")
     if st.button("Run", type="primary", disabled=not (confirmed and production_ok), key="admin_run"):

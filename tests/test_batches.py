@@ -206,7 +206,7 @@ def test_second_tab_does_not_repeat_a_batch_that_just_finished(db, standin):
     plan = plan_batch("item_status", select_items(db, BatchCriteria(institution="ins_1")), "sandbox")
     client = client_for(db, standin)
     assert run_batch(client, plan, "tab-a", limiter=RateLimiter()).state == "finished"
-    with pytest.raises(BatchRecentlyRun, match="Run again"):
+    with pytest.raises(BatchRecentlyRun, match="Repeat anyway"):
         run_batch(client, plan, "tab-b", limiter=RateLimiter())
     assert len(events(db)) == 2
     assert [a["outcome"] for a in _audit_rows(db)][-1] == "refused: same batch just ran"

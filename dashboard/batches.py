@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from dashboard import audit
 from dashboard.database import read_frame, read_rows
 from dashboard.health_rule import Health
+from dashboard.identifiers import item_reference_problem, validate_filter
 from dashboard.item_health import item_ids_by_health
 from dashboard.plaid_client import LoggedPlaidClient, LogWriteError
 from dashboard.rate_limits import Cancelled, RateLimiter, shared_limiter
@@ -50,6 +51,9 @@ MAX_BATCH_ITEMS = 5000
 MAX_HEALTH_IDS = 100_000
 DEFAULT_CONCURRENCY = 8
 STALE_AFTER_S = 300  # a running batch whose heartbeat is older than this died with its process
+# A second tab confirmed before the first ran would otherwise repeat the batch
+# right after it: the same batch is refused for this long unless "run again".
+REPEAT_AFTER_S = 600
 
 
 class BatchAlreadyRunning(RuntimeError):
@@ -58,6 +62,10 @@ class BatchAlreadyRunning(RuntimeError):
 
 class ProductionNotConfirmed(RuntimeError):
     pass
+
+
+class BatchRecentlyRun(RuntimeError):
+    """The same batch (action, items) finished moments ago: a second tab or a late click."""
 
 
 @dataclass(frozen=True)
@@ -124,12 +132,48 @@ def parse_item_list(raw: str | None) -> tuple[str, ...]:
     return tuple(seen)
 
 
+# An `?items=` entry names an item by plaid_item_id or by internal id (digits).
+# Nested CASE: the cast runs only on digits, and only within int4.
+_LISTED_MATCH = ("(i.plaid_item_id = {v} OR i.id = CASE WHEN {v} ~ '^[0-9]{{1,10}}$' THEN "
+                 "CASE WHEN CAST({v} AS bigint) <= 2147483647 THEN CAST({v} AS int) END END)")
+
+
+def check_item_list(listed: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+    """Split `?items=` entries into usable ones and messages for the malformed ones."""
+    usable: list[str] = []
+    problems: list[str] = []
+    for value in listed:
+        problem = item_reference_problem(value)
+        if problem is None:
+            usable.append(value)
+        else:
+            problems.append(f"{value[:40]!r}: {problem}")
+    return tuple(usable), problems
+
+
+def missing_items(engine: Engine, listed: Sequence[str]) -> list[str]:
+    """The `?items=` entries (plaid_item_ids or internal ids) that name no item."""
+    if not listed:
+        return []
+    rows = read_rows(
+        engine,
+        "SELECT v FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS x(v, n) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM items_table i WHERE {_LISTED_MATCH.format(v='x.v')}) "
+        "ORDER BY n LIMIT :row_limit",
+        {"ids": list(listed), "row_limit": len(listed)},
+    )
+    return [r["v"] for r in rows]
+
+
 def select_items(engine: Engine, criteria: BatchCriteria, *, row_limit: int = MAX_BATCH_ITEMS) -> list[ItemSummary]:
     """Items matching every given criterion (no criterion: no items, never "everything")."""
     if criteria.empty:
         return []
     if criteria.error_code and criteria.window is None:
         raise ValueError("An error-code filter needs a time window.")
+    # Malformed filters get a message saying what they should look like, not "no items match".
+    criteria = replace(criteria, institution=validate_filter("institution", criteria.institution),
+                       error_code=validate_filter("error_code", criteria.error_code))
     if criteria.health:
         criteria = _with_health_ids(engine, criteria)
     window = criteria.window
@@ -140,7 +184,8 @@ def select_items(engine: Engine, criteria: BatchCriteria, *, row_limit: int = MA
         FROM items_table i
         WHERE (CAST(:institution AS text) IS NULL OR i.plaid_institution_id = :institution)
           AND (CAST(:status AS text) IS NULL OR i.status = :status)
-          AND (cardinality(CAST(:plaid_ids AS text[])) = 0 OR i.plaid_item_id = ANY(:plaid_ids))
+          AND (cardinality(CAST(:plaid_ids AS text[])) = 0 OR EXISTS (
+                SELECT 1 FROM unnest(CAST(:plaid_ids AS text[])) AS x(v) WHERE {listed}))
           AND (NOT :use_ids OR i.id = ANY(:ids))
           AND (CAST(:code AS text) IS NULL OR EXISTS (
                 SELECT 1 FROM plaid_api_events_table e
@@ -148,7 +193,7 @@ def select_items(engine: Engine, criteria: BatchCriteria, *, row_limit: int = MA
                   AND e.created_at >= :start AND e.created_at < :end))
         ORDER BY i.id
         LIMIT :row_limit
-        """,
+        """.replace("{listed}", _LISTED_MATCH.format(v="x.v")),
         {
             "institution": criteria.institution or None,
             "status": criteria.status or None,
@@ -204,8 +249,13 @@ class BatchOutcome:
     summary: dict[str, int] = field(default_factory=dict)
 
 
-def claim_batch(engine: Engine, plan: BatchPlan, actor: str) -> int:
-    """Register the batch as running; BatchAlreadyRunning if the same batch runs now."""
+_ALREADY_RUNNING = ("This batch (same action, same items) is already running, perhaps from another tab. "
+                    "Wait for it to finish; its results will appear below.")
+
+
+def claim_batch(engine: Engine, plan: BatchPlan, actor: str, *, run_again: bool = False) -> int:
+    """Register the batch as running; BatchAlreadyRunning if the same batch runs now,
+    BatchRecentlyRun if it finished within REPEAT_AFTER_S and `run_again` is not set."""
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -213,6 +263,24 @@ def claim_batch(engine: Engine, plan: BatchPlan, actor: str) -> int:
                      "WHERE state = 'running' AND heartbeat_at < now() - make_interval(secs => :stale)"),
                 {"stale": STALE_AFTER_S},
             )
+            # Serialise claims of one fingerprint, so a claim cannot look for a
+            # finished twin while that twin is still committing.
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:fp))"), {"fp": plan.fingerprint})
+            if not run_again:
+                recent = conn.execute(
+                    text("SELECT id, state, finished_at FROM dashboard_admin_batches WHERE fingerprint = :fp "
+                         "AND state IN ('running', 'finished') "
+                         "AND COALESCE(finished_at, now()) >= now() - make_interval(secs => :repeat) "
+                         "ORDER BY id DESC LIMIT 1"),
+                    {"fp": plan.fingerprint, "repeat": REPEAT_AFTER_S},
+                ).first()
+                if recent is not None and recent.state == "running":
+                    raise BatchAlreadyRunning(_ALREADY_RUNNING)
+                if recent is not None:
+                    raise BatchRecentlyRun(
+                        f"This batch (same action, same items) already ran as batch {recent.id}, which finished "
+                        f"{recent.finished_at:%H:%M:%S} UTC, perhaps from another tab. Its results are below. "
+                        "To run it again, tick \"Repeat anyway\" and press Run.")
             return int(conn.execute(
                 text("INSERT INTO dashboard_admin_batches (fingerprint, actor, action, plaid_env, item_ids, total) "
                      "VALUES (:fp, :actor, :action, :env, :ids, :total) RETURNING id"),
@@ -220,10 +288,7 @@ def claim_batch(engine: Engine, plan: BatchPlan, actor: str) -> int:
                  "ids": [i.id for i in plan.items], "total": plan.count},
             ).scalar_one())
     except IntegrityError:
-        raise BatchAlreadyRunning(
-            "This batch (same action, same items) is already running, perhaps from another tab. "
-            "Wait for it to finish; its results will appear below."
-        ) from None
+        raise BatchAlreadyRunning(_ALREADY_RUNNING) from None
 
 
 def _save_progress(engine: Engine, batch_id: int, results: list[ActionResult], state: str | None = None) -> None:
@@ -251,6 +316,7 @@ def run_batch(
     production_confirmed: bool = False,
     sleep: Callable[[float], object] | None = None,
     on_claimed: Callable[[int], None] | None = None,
+    run_again: bool = False,
 ) -> BatchOutcome:
     """Run the plan once. `on_progress(done, total, last)` is called on this thread, so a
     Streamlit page may draw from it; if it raises (e.g. the user pressed Cancel and
@@ -261,10 +327,14 @@ def run_batch(
         raise ProductionNotConfirmed("Production actions need the extra confirmation.")
     item_ids = [i.id for i in plan.items]
     try:
-        batch_id = claim_batch(engine, plan, actor)
+        batch_id = claim_batch(engine, plan, actor, run_again=run_again)
     except BatchAlreadyRunning:
         audit.record(engine, actor=actor, action=plan.action, plaid_env=plan.plaid_env, item_ids=item_ids,
                      outcome="refused: same batch already running", details={"items": plan.count})
+        raise
+    except BatchRecentlyRun:
+        audit.record(engine, actor=actor, action=plan.action, plaid_env=plan.plaid_env, item_ids=item_ids,
+                     outcome="refused: same batch just ran", details={"items": plan.count})
         raise
     if on_claimed is not None:
         on_claimed(batch_id)

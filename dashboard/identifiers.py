@@ -193,3 +193,48 @@ def _to_match(text: str, row: dict[str, Any]) -> Match:
 def not_found_message(text: str) -> str:
     kinds = ", ".join(k.value for k in candidate_kinds(text))
     return f"Nothing matches {text!r}. Looked for it as: {kinds}. Check for a typo or a different environment."
+
+
+def item_reference_problem(value: str) -> str | None:
+    """Why `value` cannot be an item reference (internal id or plaid_item_id); None if it can."""
+    try:
+        text = normalise(value)
+    except IdentifierError as exc:
+        return str(exc)
+    if _INTEGER.fullmatch(text) and int(text) > MAX_INT_ID:
+        return f"Internal item ids are at most {MAX_INT_ID}."
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", text):
+        return "Item ids are an internal id (digits) or a plaid_item_id (letters and digits)."
+    return None
+
+
+_ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,79}")
+_FILTER_HINTS = {
+    "institution": "Institution ids look like ins_123.",
+    "error_code": "Error codes look like ITEM_LOGIN_REQUIRED (capital letters, digits and _).",
+}
+
+
+def validate_filter(kind: str, value: object) -> str | None:
+    """One free-text filter (`institution`, `error_code` or `user`), validated like a
+    typed identifier: None when blank, the normalised value, or IdentifierError
+    saying what the value should look like."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    shown = text[:40] + ("…" if len(text) > 40 else "")
+    if kind == "institution":
+        if not _INSTITUTION.fullmatch(text):
+            raise IdentifierError(f"{shown!r} is not an institution id. {_FILTER_HINTS[kind]}")
+        return text
+    if kind == "error_code":
+        text = text.upper()
+        if not _ERROR_CODE.fullmatch(text):
+            raise IdentifierError(f"{shown!r} is not an error code. {_FILTER_HINTS[kind]}")
+        return text
+    if kind == "user":
+        try:
+            return normalise(text)
+        except IdentifierError as exc:
+            raise IdentifierError(f"User filter: {exc} Type a user id or a username.") from None
+    raise ValueError(f"unknown filter kind {kind!r}")

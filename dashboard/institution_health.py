@@ -66,6 +66,11 @@ class InstitutionHealth:
     window: TimeWindow
     truncated: bool
 
+    @property
+    def window_calls(self) -> int:
+        """Calls in the window over the listed institutions (0: nothing to judge them by)."""
+        return 0 if self.institutions.empty else int(self.institutions["calls"].sum())
+
 
 def _rate(part: int, whole: int) -> float | None:
     return None if not whole else part / whole

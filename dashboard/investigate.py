@@ -77,11 +77,14 @@ class Filters:
     # "api" or "link": trends rows count one source only, and codes such as
     # ITEM_LOGIN_REQUIRED occur in both tables.
     source: str | None = None
+    # Failed calls and Link errors only: trends' institution and method rows
+    # count errors, and an outage's errors drown among the successes otherwise.
+    errors_only: bool = False
 
     @classmethod
     def parse(
         cls, code: str | None, method: str | None, institution: str | None, triage: str | None = None,
-        source: str | None = None,
+        source: str | None = None, errors: object = None,
     ) -> Filters:
         def clean(name: str, value: str | None) -> str | None:
             value = (value or "").strip()
@@ -99,16 +102,22 @@ class Filters:
         src = (source or "").strip().lower() or None
         if src is not None and src not in SOURCES:
             raise InvestigateError(f"The source filter {src[:40]!r} is not one of: {', '.join(SOURCES)}.")
-        return cls(clean("code", code), clean("method", method), clean("institution", institution), tri, src)
+        flag = str(errors if errors is not None else "").strip().lower()
+        if flag not in ("", "0", "1", "true", "false"):
+            raise InvestigateError(f"The errors filter {flag[:40]!r} is not one of: 1, true, 0, false.")
+        return cls(clean("code", code), clean("method", method), clean("institution", institution), tri, src,
+                   flag in ("1", "true"))
 
     @property
     def active(self) -> bool:
-        return bool(self.code or self.method or self.institution or self.triage or self.source)
+        return bool(self.code or self.method or self.institution or self.triage or self.source or self.errors_only)
 
     def describe(self) -> str:
         parts = [f"{k} = {v}" for k, v in (("code", self.code), ("method", self.method),
                                            ("institution", self.institution), ("triage", self.triage),
                                            ("source", SOURCES.get(self.source or ""))) if v]
+        if self.errors_only:
+            parts.append("errors only")
         return ", ".join(parts)
 
 
@@ -172,6 +181,8 @@ def _api_arm(scope: Scope, filters: Filters) -> str | None:
         conds.append("e.plaid_method = :method")
     if filters.triage:
         conds.append(f"{_triage_sql('e')[0]} = :triage")
+    if filters.errors_only:
+        conds.append("(e.error_code IS NOT NULL OR e.error_type IS NOT NULL)")
     return (
         "SELECT 'api' AS source, e.id, e.created_at, e.plaid_method AS method, e.error_code, e.error_type, "
         "e.request_id, CAST(NULL AS text) AS link_session_id, i.plaid_item_id, "
@@ -198,6 +209,8 @@ def _link_arm(scope: Scope, filters: Filters) -> str | None:
         conds.append("'Link ' || l.type = :method")
     if filters.triage:
         conds.append(f"{_triage_sql('l')[0]} = :triage")
+    if filters.errors_only:
+        conds.append("(l.error_code IS NOT NULL OR l.error_type IS NOT NULL)")
     return (
         # Named like the API arm's columns: with ?source=link this arm is the only one.
         "SELECT 'link' AS source, l.id, l.created_at, 'Link ' || l.type AS method, l.error_code, l.error_type, "
@@ -445,6 +458,7 @@ class Request:
     institution: str | None = None
     triage: str | None = None
     source: str | None = None  # api | link
+    errors: object = None  # "1"/"true" or True: failed calls and Link errors only
     page: int = 1
 
 
@@ -475,7 +489,8 @@ def run(
     from dashboard.ticket import packet_for_event, packet_for_item  # ticket builds on event_detail
 
     try:
-        filters = Filters.parse(request.code, request.method, request.institution, request.triage, request.source)
+        filters = Filters.parse(request.code, request.method, request.institution, request.triage, request.source,
+                                request.errors)
         has_q = request.q is not None and bool(str(request.q).strip())
         # A typed identifier wins over an `event` left in the URL by the previous view.
         if request.event and not has_q:

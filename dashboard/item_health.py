@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.database import read_frame, read_rows
 from dashboard.health_rule import HEALTH_ORDER, Health, HealthVerdict, ItemState, derive, sql_case
+from dashboard.identifiers import validate_filter
 from dashboard.institution_names import NameFetcher, resolve_names
 from dashboard.page_links import admin_url
 from dashboard.timewindow import TimeWindow, utc_now
@@ -198,9 +199,9 @@ def list_items(
         raise ValueError(f"Unknown status {status!r}; choose good or bad")
     filters = {
         "status": status,
-        "institution": _clean(institution),
-        "error_code": (_clean(error_code) or "").upper() or None,
-        "user": _clean(None if user is None else str(user)),
+        "institution": validate_filter("institution", institution),
+        "error_code": validate_filter("error_code", error_code),
+        "user": validate_filter("user", user),
     }
     state_sql, rule_params = _state_sql()
     params = {**_params(window, **filters), **rule_params}

@@ -40,8 +40,10 @@ MALFORMED = "malformed"
 SYNC_MUTATION = "sync_mutation"  # page 2 of a sync fails: the cursor must not move
 SCENARIOS = (HEALTHY, LOGIN_REQUIRED, INSTITUTION_DOWN, RATE_LIMITED, SERVER_ERROR, SLOW, MALFORMED, SYNC_MUTATION)
 
-# Demo tokens (seed.py: access-sandbox-<uuid>) carry no scenario, so one is
-# picked from a hash of the token: mostly healthy, a few of each failure.
+# Demo tokens of healthy items (seed.py: access-sandbox-<uuid>) carry no
+# scenario, so one is picked from a hash of the token: mostly healthy, a few of
+# each failure. The seed gives its bad items access-sandbox-login-required-<uuid>,
+# so the stand-in agrees with the database about them.
 _DEMO_SHARES = (
     (LOGIN_REQUIRED, 6),
     (INSTITUTION_DOWN, 4),

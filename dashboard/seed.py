@@ -290,20 +290,23 @@ def _setup(conn: Connection, plan: SeedPlan, stories: Stories) -> None:
     # 1-3 items per user, 10% of users have none yet (they only appear in Link events).
     # Items broken by the login wave are 'bad' from the start: an UPDATE would
     # fire Pattern's updated_at trigger and make the data depend on the clock.
+    # Their tokens name the stand-in's login_required scenario, so an "Item
+    # status" check answers ITEM_LOGIN_REQUIRED instead of a hash's guess.
     conn.execute(
         text(
             f"""
             INSERT INTO items_table (user_id, plaid_access_token, plaid_item_id, plaid_institution_id,
                                      status, created_at, updated_at, transactions_cursor)
             SELECT id,
-                   'access-sandbox-' || {_uuid("'tok' || :seed || '-' || id || '-' || k")},
+                   'access-sandbox-' || CASE WHEN bad THEN 'login-required-' ELSE '' END
+                     || {_uuid("'tok' || :seed || '-' || id || '-' || k")},
                    {_hex_id("'item' || :seed || '-' || id || '-' || k", 37)},
                    institution,
-                   CASE WHEN bad_r < 0.01 OR (institution = :wave_ins AND wave_r < :wave_share)
-                        THEN 'bad' ELSE 'good' END,
+                   CASE WHEN bad THEN 'bad' ELSE 'good' END,
                    created,
                    created + (random() * 20) * interval '1 day',
                    {_hex_id("'cur' || :seed || '-' || id || '-' || k", 40)}
+            FROM (SELECT y.*, (bad_r < 0.01 OR (institution = :wave_ins AND wave_r < :wave_share)) AS bad
             FROM (
               SELECT u.id, u.k, u.bad_r, u.wave_r,
                      (SELECT institution FROM seed_institutions
@@ -314,7 +317,7 @@ def _setup(conn: Connection, plan: SeedPlan, stories: Stories) -> None:
                     FROM users_table u CROSS JOIN generate_series(1, 3) k
                     ORDER BY u.id, k) u
               WHERE u.keep_r >= 0.1 AND u.k <= 1 + floor(u.n_r * 2.2)::int
-            ) x
+            ) y) x
             ORDER BY id, k
             """
         ),

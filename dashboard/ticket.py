@@ -38,6 +38,9 @@ class Similar:
     count: int
     first_seen: datetime | None
     last_seen: datetime | None
+    # How long the error lasted without a success in between (a success resets
+    # it); the first-to-last span above would call intermittent errors persistent.
+    persisting_hours: float = 0.0
 
     @property
     def hours_spanned(self) -> float:
@@ -142,7 +145,8 @@ def _similar(engine: Engine, detail: EventDetail) -> tuple[Similar, int | None]:
         return Similar("this event only", 1, t, t), None
     row = read_rows(engine, sql, {**params, "owner": owner})[0]
     scope += f", ±{SIMILAR_WINDOW.days} days"
-    similar = Similar(scope, int(row["n"]), row["first"], row["last"])
+    similar = Similar(scope, int(row["n"]), row["first"], row["last"],
+                      _persisting_hours(engine, detail, owner, params))
     institution_count = None
     institution = detail.context.get("institution_id") if detail.source == "api" else None
     if institution:
@@ -155,6 +159,31 @@ def _similar(engine: Engine, detail: EventDetail) -> tuple[Similar, int | None]:
         )
         institution_count = int(inst[0]["n"])
     return similar, institution_count
+
+
+def _persisting_hours(engine: Engine, detail: EventDetail, owner: Any, params: dict[str, Any]) -> float:
+    """Hours between the first and last occurrence of the code in the run of
+    failures that holds this event: bounded by the successes either side."""
+    table, owner_col = (("plaid_api_events_table", "item_id") if detail.source == "api"
+                        else ("link_events_table", "user_id"))
+    # Table and column names come from the two literals above, never from input.
+    sql = f"""
+        WITH prev AS (SELECT max(created_at) AS t FROM {table}
+                      WHERE {owner_col} = :owner AND error_code IS NULL AND error_type IS NULL
+                        AND created_at >= :start AND created_at < :at),
+             next AS (SELECT min(created_at) AS t FROM {table}
+                      WHERE {owner_col} = :owner AND error_code IS NULL AND error_type IS NULL
+                        AND created_at > :at AND created_at < :end)
+        SELECT min(e.created_at) AS first, max(e.created_at) AS last
+        FROM {table} e, prev, next
+        WHERE e.{owner_col} = :owner AND e.error_code = :code
+          AND e.created_at > coalesce(prev.t, CAST(:start AS timestamptz))
+          AND e.created_at < coalesce(next.t, CAST(:end AS timestamptz))
+        LIMIT :row_limit"""
+    row = read_rows(engine, sql, {**params, "owner": owner, "at": detail.created_at})[0]
+    if row["first"] is None or row["last"] is None:
+        return 0.0
+    return (row["last"] - row["first"]).total_seconds() / 3600
 
 
 def advice_for(triage_class: TriageClass | None, next_step: str) -> tuple[bool, str]:
@@ -189,7 +218,7 @@ def packet_for_event(engine: Engine, detail: EventDetail, *, environment: str) -
     else:
         similar, inst_count = Similar("this event only", 1 if has_error else 0, None, None), None
     if has_error:
-        tri = escalate_if_persistent(classify(detail.error_code, detail.error_type), similar.hours_spanned)
+        tri = escalate_if_persistent(classify(detail.error_code, detail.error_type), similar.persisting_hours)
         cls, category, step = tri.triage_class, tri.ticket_category, tri.next_step
     else:
         cls, category, step = None, None, ""

@@ -592,6 +592,8 @@ def investigate_link(window: TimeWindow, filters: ApiFilters | None = None, **ov
         "triage": f.triage_class,
     }
     params.update(overrides)
+    if not params.get("code") and ("institution" in overrides or "method" in overrides):
+        params["errors"] = "1"  # these rows count errors; the successes would bury them
     return investigate_url(**params)
 
 

@@ -7,7 +7,7 @@ from dashboard import audit, batches
 from dashboard.health_rule import HEALTH_ORDER
 from dashboard.plaid_client import LogWriteError, make_client
 from dashboard.refresh_actions import ACTIONS, ActionNotAllowed
-from dashboard.ui import csv_download, empty_state, guarded, page_setup, window_picker
+from dashboard.ui import csv_download, empty_state, guarded, md_escape, page_setup, window_picker
 
 ctx = page_setup("Admin: Plaid refreshes", "🔐", admin=True)
 st.title("Admin: Plaid refreshes")
@@ -27,16 +27,24 @@ st.caption(f"Signed in as **{actor}**. Every action is audited.")
 window = window_picker(default="24h")
 
 st.subheader("1 · Choose items")
-listed = batches.parse_item_list(st.query_params.get("items"))
+listed, malformed = batches.check_item_list(batches.parse_item_list(st.query_params.get("items")))
 c1, c2, c3, c4 = st.columns(4)
 institution = c1.text_input("Institution id", key="institution", bind="query-params", placeholder="ins_109508")
-status = c2.selectbox("Item status", ["", "good", "bad"], key="status", bind="query-params")
+status = c2.selectbox("Item status", ["", "good", "bad"], key="status", bind="query-params",
+                      format_func=lambda v: v or "any")
 error_code = c3.text_input("Error code seen in the window", key="code", bind="query-params",
                            placeholder="ITEM_LOGIN_REQUIRED")
 health = c4.selectbox("Health in the window", ["", *[h.value for h in HEALTH_ORDER]], key="health",
-                      bind="query-params", help="Derived as on the health page, as of the window's end.")
+                      bind="query-params", help="Derived as on the health page, as of the window's end.",
+                      format_func=lambda v: v or "any")
+if malformed:
+    st.error("Some `?items=` entries are not item ids and were ignored: " + md_escape("; ".join(malformed)), icon="⚠️")
 if listed:
-    st.info(f"{len(listed)} item(s) passed in the link (`?items=`); other filters narrow them further.", icon="🔗")
+    st.info(f"{len(listed)} item(s) passed in the link (`?items=`, internal ids or plaid_item_ids); "
+            "other filters narrow them further.", icon="🔗")
+    missing = guarded(batches.missing_items, ctx.engine, listed)
+    if missing:
+        st.warning(f"{len(missing)} of them match no item: " + ", ".join(f"`{m}`" for m in missing[:20]), icon="🔍")
 criteria = batches.BatchCriteria(
     institution=(institution or "").strip() or None,
     status=status or None,
@@ -80,6 +88,10 @@ if plan is not None:
     if client.plaid_env == "production":
         typed = st.text_input("Production: type PRODUCTION to confirm", key="admin_prod_confirm")
         production_ok = typed.strip() == "PRODUCTION"
+    run_again = st.checkbox(
+        "Repeat anyway", key="admin_run_again",
+        help=f"The same batch (same action, same items) is refused for {batches.REPEAT_AFTER_S // 60} minutes "
+             "after it finished, so a second tab or a late click does not repeat it. Tick to repeat it on purpose.")
     if st.button("Run", type="primary", disabled=not (confirmed and production_ok), key="admin_run"):
         cancel_slot = st.empty()
         cancel_slot.button("Cancel", key="admin_cancel", on_click=st.session_state.__setitem__,
@@ -96,11 +108,14 @@ if plan is not None:
 
         try:
             outcome = batches.run_batch(client, plan, actor, on_progress=progress,
-                                        production_confirmed=production_ok, on_claimed=show_batch)
+                                        production_confirmed=production_ok, on_claimed=show_batch,
+                                        run_again=run_again)
             cancel_slot.empty()
-            st.success(f"Batch {outcome.state}: "
-                       + ", ".join(f"{v} {k}" for k, v in sorted(outcome.summary.items())))
-        except batches.BatchAlreadyRunning as exc:
+            summary = f"Batch {outcome.state}: " + ", ".join(f"{v} {k}" for k, v in sorted(outcome.summary.items()))
+            # Any failed item deserves a second look: not a green box.
+            (st.warning if outcome.summary.get("error") else st.success)(summary)
+        except (batches.BatchAlreadyRunning, batches.BatchRecentlyRun) as exc:
+            cancel_slot.empty()
             st.warning(str(exc), icon="⏳")
         except LogWriteError as exc:
             st.error(str(exc), icon="🛑")

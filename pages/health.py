@@ -143,6 +143,10 @@ def show_institutions() -> None:
     if frame.empty:
         empty_state("No institutions: this database has no items.")
         return
+    if res.window_calls == 0:
+        empty_state(f"No Plaid calls in {window.label}: there is nothing to judge institutions by.",
+                    "Pick a wider or more recent window.")
+        return
     flagged = int(frame["flagged"].sum())
     st.markdown(f"**{flagged} institution(s) flagged** in {window.label}; median institution error rate "
                 + (f"{res.median_error_rate:.1%}." if res.median_error_rate is not None else "n/a (no calls)."))

@@ -21,6 +21,16 @@ def back_to_first_page() -> None:
     st.session_state["page"] = 1
 
 
+def sync_errors_param() -> None:
+    # Kept in the URL by hand: a bound checkbox would write errors=true and
+    # ignore the errors=1 that links carry.
+    back_to_first_page()
+    if st.session_state["errors_only"]:
+        st.query_params["errors"] = "1"
+    else:
+        st.query_params.pop("errors", None)
+
+
 q = st.text_input(
     "Identifier",
     key="q",
@@ -28,12 +38,16 @@ q = st.text_input(
     bind="query-params",
     placeholder="request_id, link_session_id, plaid_item_id, item id, user id, username or ins_…",
 )
-with st.expander("Filters", expanded=any(st.query_params.get(k) for k in ("code", "method", "institution", "triage"))):
+with st.expander("Filters", expanded=any(st.query_params.get(k)
+                                         for k in ("code", "method", "institution", "triage", "errors"))):
     c1, c2, c3 = st.columns(3)
     code = c1.text_input("Error code", key="code", on_change=back_to_first_page, bind="query-params")
     method = c2.text_input("Method", key="method", on_change=back_to_first_page, bind="query-params",
                            help="e.g. transactionsSync or Link exit")
     institution = c3.text_input("Institution id", key="institution", on_change=back_to_first_page, bind="query-params")
+    errors_only = st.checkbox("Errors only", value=str(st.query_params.get("errors", "")).lower() in ("1", "true"),
+                              key="errors_only", on_change=sync_errors_param,
+                              help="Failed Plaid calls and Link errors; successes are hidden.")
 window = window_picker(default="7d")
 page_no = st.number_input("Page", min_value=1, max_value=investigate.MAX_ROWS // investigate.PAGE_SIZE,
                           key="page", bind="query-params", step=1)
@@ -47,6 +61,7 @@ request = investigate.Request(
     institution=institution,
     triage=st.query_params.get("triage"),
     source=st.query_params.get("source"),
+    errors=errors_only,
     page=int(page_no or 1),
 )
 tz_name = st.context.timezone

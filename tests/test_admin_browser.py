@@ -95,14 +95,14 @@ def test_cancel_in_a_real_browser_stops_the_batch(db_url, tmp_path):
 
     engine = make_engine(db_url)
     # 40 slow items (3 s each in the app's stand-in), 8 at a time: about 15 s unless cancelled.
-    add_items(engine, [(f"slow{k:02d}", f"access-sandbox-slow-{k:02d}", "ins_slow") for k in range(40)])
+    add_items(engine, [(f"slow{k:02d}", f"access-sandbox-slow-{k:02d}", "ins_990001") for k in range(40)])
     proc, port = _start(db_url, tmp_path, DASHBOARD_LOCAL_ADMIN="1")
     idle = "[data-testid='stApp'][data-test-script-state='notRunning']"
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/admin?institution=ins_slow", timeout=60_000)
+            page.goto(f"http://127.0.0.1:{port}/admin?institution=ins_990001", timeout=60_000)
             page.wait_for_selector(idle, timeout=60_000)
             page.get_by_text("I confirm 40").click()
             page.wait_for_selector("button:has-text('Run'):not([disabled])", timeout=30_000)

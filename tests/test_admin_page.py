@@ -65,7 +65,9 @@ def test_batch_from_health_link_runs_and_is_audited(app_env, db_url):
     at.checkbox(key="admin_confirm").check().run()
     at.button(key="admin_run").click().run()
     assert not at.exception, at.exception
-    assert any("Batch finished: 1 error, 1 ok" in s.value for s in at.success)
+    # A failed item makes it a warning, not a green success box.
+    assert any("Batch finished: 1 error, 1 ok" in w.value for w in at.warning)
+    assert not any("Batch finished" in s.value for s in at.success)
     results = at.dataframe[1].value
     assert list(results.columns[:4]) == ["plaid_item_id", "institution", "action", "outcome"]
     assert results[["plaid_item_id", "outcome", "error_code", "triage", "status_after"]].values.tolist() == [
@@ -88,6 +90,8 @@ def test_no_filter_shows_the_audit_but_no_run_button(app_env, db_url):
     app_env(db_url, DASHBOARD_LOCAL_ADMIN="1")
     at = _page().run()
     assert not at.exception
+    # Unset status and health read "any", as on the health page.
+    assert [at.selectbox(key=k).options[0] for k in ("status", "health")] == ["any", "any"]
     assert not [b for b in at.button if b.key == "admin_run"]
     assert any("Pick items first" in i.value for i in at.info)
     assert any("No admin action" in i.value for i in at.info)
@@ -110,3 +114,45 @@ def test_production_needs_typed_confirmation_and_has_no_reset_login(app_env, db_
     assert at.button(key="admin_run").disabled
     at.text_input(key="admin_prod_confirm").input("PRODUCTION").run()
     assert not at.button(key="admin_run").disabled
+
+
+def test_second_tab_is_refused_unless_run_again_is_ticked(app_env, db_url):
+    engine = make_engine(db_url)
+    add_items(engine, [("p1", "access-sandbox-healthy-b1", "ins_1"), ("p2", "access-sandbox-healthy-b2", "ins_1")])
+    app_env(db_url, DASHBOARD_LOCAL_ADMIN="1")
+    tab_a, tab_b = _page(items="p1,p2").run(), _page(items="p1,p2").run()
+    for tab in (tab_a, tab_b):
+        tab.checkbox(key="admin_confirm").check().run()
+    tab_a.button(key="admin_run").click().run()
+    tab_b.button(key="admin_run").click().run()
+    assert not tab_b.exception, tab_b.exception
+    assert any("already ran as batch" in w.value and "Repeat anyway" in w.value for w in tab_b.warning)
+    assert len(events(engine)) == 2
+    tab_b.checkbox(key="admin_run_again").check().run()
+    tab_b.button(key="admin_run").click().run()
+    assert any("Batch finished: 2 ok" in s.value for s in tab_b.success)
+    assert len(events(engine)) == 4
+    engine.dispose()
+
+
+def test_items_link_accepts_internal_ids_and_names_the_missing_and_malformed(app_env, db_url):
+    engine = make_engine(db_url)
+    ids = add_items(engine, [("p1", "access-sandbox-healthy-c1", "ins_1"),
+                             ("p2", "access-sandbox-healthy-c2", "ins_1")])
+    app_env(db_url, DASHBOARD_LOCAL_ADMIN="1")
+    at = _page(items=f"{ids['p1']},p2,999999,nope-x,bad;id").run()
+    assert not at.exception, at.exception
+    assert [m.value for m in at.metric][:1] == ["2"]  # p1 by internal id, p2 by plaid_item_id
+    assert any("4 item(s) passed in the link" in i.value for i in at.info)
+    assert any("2 of them match no item: `999999`, `nope-x`" in w.value for w in at.warning)
+    assert any("'bad;id'" in e.value and "not item ids" in e.value for e in at.error)
+    engine.dispose()
+
+
+def test_malformed_institution_and_code_filters_say_what_they_should_look_like(app_env, db_url):
+    app_env(db_url, DASHBOARD_LOCAL_ADMIN="1")
+    at = _page(institution="chase").run()
+    assert not at.exception, at.exception
+    assert any("Institution ids look like ins_123" in e.value for e in at.error)
+    at = _page(code="login required!").run()
+    assert any("Error codes look like ITEM_LOGIN_REQUIRED" in e.value for e in at.error)

@@ -15,6 +15,7 @@ from dashboard import audit
 from dashboard.batches import (
     BatchAlreadyRunning,
     BatchCriteria,
+    BatchRecentlyRun,
     ProductionNotConfirmed,
     batch_results,
     claim_batch,
@@ -197,6 +198,28 @@ def test_double_click_race_runs_once(db, standin):
         t.join()
     assert sorted(outcomes) == ["finished", "refused"]
     assert len(events(db)) == 3
+
+
+def test_second_tab_does_not_repeat_a_batch_that_just_finished(db, standin):
+    # Two tabs confirmed the same batch; B presses Run just after A finished.
+    add_items(db, [("p1", "access-sandbox-healthy-1", "ins_1"), ("p2", "access-sandbox-healthy-2", "ins_1")])
+    plan = plan_batch("item_status", select_items(db, BatchCriteria(institution="ins_1")), "sandbox")
+    client = client_for(db, standin)
+    assert run_batch(client, plan, "tab-a", limiter=RateLimiter()).state == "finished"
+    with pytest.raises(BatchRecentlyRun, match="Repeat anyway"):
+        run_batch(client, plan, "tab-b", limiter=RateLimiter())
+    assert len(events(db)) == 2
+    assert [a["outcome"] for a in _audit_rows(db)][-1] == "refused: same batch just ran"
+    # Other items or another action are other batches.
+    assert run_batch(client, plan_batch("transactions_sync", plan.items, "sandbox"), "tab-b",
+                     limiter=RateLimiter()).state == "finished"
+    # Ticking "run again" is the explicit way to repeat it.
+    assert run_batch(client, plan, "tab-b", limiter=RateLimiter(), run_again=True).state == "finished"
+    assert sum(e["plaid_method"] == "itemGet" for e in events(db)) == 4
+    # Once the batch is older than the repeat window it may run again without the tick.
+    with db.begin() as conn:
+        conn.execute(text("UPDATE dashboard_admin_batches SET finished_at = now() - interval '11 minutes'"))
+    assert run_batch(client, plan, "tab-b", limiter=RateLimiter()).state == "finished"
 
 
 def test_stale_running_batch_does_not_block_forever(db, standin):

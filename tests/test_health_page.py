@@ -57,9 +57,12 @@ def test_items_view_institution_and_code_filters(histories_url):
     assert sorted(at.dataframe[0].value["plaid_item_id"]) == ["itemOursD", "itemTransE"]
     at = _run(**CUSTOM, code="INSTITUTION_DOWN", status="good")
     assert sorted(at.dataframe[0].value["plaid_item_id"]) == ["itemPersistF", "itemTransE"]
-    at = _run(**CUSTOM, institution="ins_none")
+    at = _run(**CUSTOM, institution="ins_404")
     assert not at.exception and not at.dataframe
     assert "No items match these filters." in _text(at)
+    at = _run(**CUSTOM, institution="ins_none")
+    assert not at.exception and not at.dataframe
+    assert any("Institution ids look like ins_123" in e.value for e in at.error)
 
 
 def test_item_detail_by_url(histories_url):
@@ -89,6 +92,11 @@ def test_institutions_and_stale_views(histories_url):
     frame = at.dataframe[0].value
     assert list(frame["plaid_institution_id"])[:1] == ["ins_3"]  # 6 calls, 5 errors: the worst rate
     assert "institution(s) flagged" in _text(at)
+    # A window without calls: the empty state, not a table of zeros and None.
+    at = _run(view="Institutions", window="custom", window_start="2027-01-01", window_end="2027-01-02")
+    assert not at.exception, at.exception
+    assert not at.dataframe
+    assert "No Plaid calls in" in _text(at) and "institution(s) flagged" not in _text(at)
     at = _run(view="Stale", stale_days="30")
     assert not at.exception, at.exception
     # T0 is in the past: nothing succeeded in the last 30 days of the real clock.

@@ -263,3 +263,36 @@ def test_an_event_without_a_timestamp_still_gives_detail_and_packet(small):
     assert result.event.times("UTC") == "time not recorded"
     assert (result.packet.occurred_at, result.packet.similar_count) == ("", 1)
     assert result.event.arguments == "not json"
+
+
+def test_intermittent_transient_errors_get_retry_advice_a_persisting_run_a_ticket(db):
+    # Persistence is how long the error lasted without a success in between:
+    # 4 errors over 106 h with successes between them are intermittent.
+    from tests import health_data as hd
+
+    with db.begin() as conn:
+        uid = hd.add_user(conn, "persist-user")
+        flaky = hd.add_item(conn, uid, "flaky-item-000000000000", "ins_109511")
+        stuck = hd.add_item(conn, uid, "stuck-item-000000000000", "ins_109511")
+        for k, hours in enumerate((-106, -70, -30, -0.5)):
+            hd.add_event(conn, flaky, uid, hd.h(hours), code="INSTITUTION_NOT_RESPONDING", etype="INSTITUTION_ERROR")
+            for j in range(14 if k < 3 else 0):
+                hd.add_event(conn, flaky, uid, hd.h(hours + 1 + j))  # successes after each error
+        hd.add_event(conn, stuck, uid, hd.h(-30))
+        for hours in range(-8, 0):  # failing every hour for 7 h, no success since
+            hd.add_event(conn, stuck, uid, hd.h(hours), code="INSTITUTION_NOT_RESPONDING", etype="INSTITUTION_ERROR")
+        ids = dict(conn.execute(text(
+            "SELECT item_id, max(id) FROM plaid_api_events_table WHERE error_code IS NOT NULL GROUP BY item_id")).all())
+    flaky_packet = packet_for_event(db, event_detail(db, str(ids[flaky])), environment="sandbox")
+    assert flaky_packet.similar_count == 4
+    assert flaky_packet.ticket_advised is False
+    assert flaky_packet.advice.startswith("Not yet")
+    stuck_packet = packet_for_event(db, event_detail(db, str(ids[stuck])), environment="sandbox")
+    assert stuck_packet.ticket_advised is True
+    assert "persisting for 7 h" in stuck_packet.advice
+    # The health rule counts persistence the same way: since the last success.
+    from dashboard.item_health import item_ids_by_health
+
+    window = resolve_window("24h", now=hd.T0 + timedelta(minutes=1))
+    assert item_ids_by_health(db, window, "Plaid-side", row_limit=10) == [stuck]
+    assert item_ids_by_health(db, window, "failing transiently", row_limit=10) == [flaky]

@@ -107,7 +107,13 @@ def test_list_items_filters_and_limits(db):
     assert names(list_items(db, WINDOW, error_code="institution_down")) == ["itemPersistF", "itemTransE"]
     assert names(list_items(db, WINDOW, user="u-itemPlaidG")) == ["itemPlaidG"]
     assert names(list_items(db, WINDOW, user=ids["itemQuietJ"][1])) == ["itemQuietJ"]
-    assert list_items(db, WINDOW, institution="ins_nope").items.empty
+    assert list_items(db, WINDOW, institution="ins_404").items.empty
+    # Malformed filters say what a value should look like (identifiers.validate_filter).
+    for kw, value, says in (("institution", "ins_nope", "Institution ids look like ins_123"),
+                            ("error_code", "bad code;", "Error codes look like ITEM_LOGIN_REQUIRED"),
+                            ("user", "x' OR 1=1", "User filter: Identifiers contain only")):
+        with pytest.raises(ValueError, match=says):
+            list_items(db, WINDOW, **{kw: value})
     assert set(list_items(db, WINDOW, institution="ins_2").items["institution"]) == {"ins_2"}  # no name known
     store_name(db, "ins_2", "Two Bank")
     assert set(list_items(db, WINDOW, institution="ins_2").items["institution"]) == {"Two Bank"}

@@ -119,3 +119,44 @@ def test_login_wave_turns_items_bad_and_burst_hits_one_item(seeded):
     assert wave[0] >= 5 and wave[0] == wave[1]
     assert len(burst) == 1 and burst[0][1] >= 150
     assert plaid_side >= 12
+
+
+def test_status_check_of_the_wave_keeps_its_bad_items_bad(new_database):
+    # The stand-in must agree with the demo database: an "Item status" batch
+    # over the wave's bad items answers ITEM_LOGIN_REQUIRED for every one.
+    from admin_helpers import client_for
+
+    from dashboard.batches import BatchCriteria, batch_results, plan_batch, run_batch, select_items
+    from dashboard.plaid_standin import PlaidStandin, StandinState
+    from dashboard.rate_limits import RateLimiter
+
+    engine = make_engine(new_database())
+    st = seed(engine, events=5000, seed_value=4, anchor=ANCHOR)  # 5 bad items, 4 in the wave
+    with engine.connect() as conn:
+        bad = conn.execute(text(
+            "SELECT id FROM items_table WHERE status = 'bad' ORDER BY id")).scalars().all()
+        wave = conn.execute(text(
+            "SELECT count(*) FROM items_table WHERE status = 'bad' AND plaid_institution_id = :ins"),
+            {"ins": st.wave_institution}).scalar_one()
+        before = conn.execute(text("SELECT max(id) FROM plaid_api_events_table")).scalar_one()
+    assert (len(bad), wave) == (5, 4)
+    items = select_items(engine, BatchCriteria(item_ids=tuple(bad)))
+    assert sorted(i.id for i in items) == bad
+    with PlaidStandin(StandinState()) as server:
+        outcome = run_batch(client_for(engine, server), plan_batch("item_status", items, "sandbox"), "qa",
+                            limiter=RateLimiter())
+    assert outcome.state == "finished"
+    with engine.connect() as conn:
+        statuses = conn.execute(text("SELECT DISTINCT status FROM items_table WHERE id = ANY(:ids)"),
+                                {"ids": bad}).scalars().all()
+        logged = conn.execute(text(
+            "SELECT item_id, error_code FROM plaid_api_events_table WHERE id > :b ORDER BY item_id"),
+            {"b": before}).all()
+    assert statuses == ["bad"]
+    # /item/get answers 200 with the Item's error: one call logged per item,
+    # and the batch's result rows carry the code.
+    assert [r.item_id for r in logged] == bad
+    assert [(r.item_id, r.error_code, r.status_after) for r in outcome.results] == [
+        (i, "ITEM_LOGIN_REQUIRED", "bad") for i in bad]
+    assert [r["error_code"] for r in batch_results(engine, outcome.batch_id)] == ["ITEM_LOGIN_REQUIRED"] * len(bad)
+    engine.dispose()

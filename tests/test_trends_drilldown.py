@@ -103,12 +103,14 @@ def test_api_rows_link_to_exactly_their_events(dataset):
     assert _listed(codes["ITEM_LOGIN_REQUIRED"]) == _ids(refs, "a_login", "b_login", "a_login_edge")
     assert _listed(codes["INSTITUTION_DOWN"]) == _ids(refs, "b_down")
     assert _listed(codes["INVALID_FIELD"]) == _ids(refs, "orphan")
+    # Method and institution rows link to their errors only: an outage's errors
+    # must not sit pages down under the successes.
     methods = _links(at, "key", has="calls")
-    assert _listed(methods["transactionsSync"]) == _ids(refs, "a_login", "b_login", "a_sync_ok", "a_login_edge")
-    assert _listed(methods["itemGet"]) == _ids(refs, "a_get_ok", "b_down")
+    assert _listed(methods["transactionsSync"]) == _ids(refs, "a_login", "b_login", "a_login_edge")
+    assert _listed(methods["itemGet"]) == _ids(refs, "b_down")
     institutions = _links(at, "label")
     by_id = {k.rsplit("(", 1)[-1].rstrip(")") if "(" in k else k: v for k, v in institutions.items()}
-    assert _listed(by_id["ins_1"]) == _ids(refs, "a_login", "a_get_ok", "a_sync_ok", "a_login_edge")
+    assert _listed(by_id["ins_1"]) == _ids(refs, "a_login", "a_login_edge")
     assert _listed(by_id["ins_2"]) == _ids(refs, "b_login", "b_down")
     assert _listed(by_id["unknown institution"]) == _ids(refs, "orphan")
 
@@ -150,3 +152,20 @@ def test_source_filter_is_validated_and_described(dataset):
     # source alone: every API call of the window, no Link event
     assert _listed("/investigate?" + "&".join(f"{k}={v}" for k, v in {**WINDOW_URL, "source": "api"}.items())) == (
         _ids(dataset, "a_login", "b_login", "a_get_ok", "b_down", "orphan", "a_sync_ok", "a_login_edge"))
+
+
+def test_errors_only_filter_is_a_checkbox_kept_in_the_url(dataset):
+    refs = dataset
+    base = "/investigate?" + "&".join(f"{k}={v}" for k, v in WINDOW_URL.items()) + "&institution=ins_1"
+    assert _listed(base) == _ids(refs, "a_login", "a_get_ok", "a_sync_ok", "a_login_edge")
+    assert _listed(base + "&errors=true") == _ids(refs, "a_login", "a_login_edge")
+    assert _listed(base + "&errors=1") == _ids(refs, "a_login", "a_login_edge")
+    at = AppTest.from_file(str(ROOT / "pages" / "investigate.py"), default_timeout=60)
+    at.query_params.update({**WINDOW_URL})
+    at.run()
+    at.checkbox(key="errors_only").check().run()
+    assert not at.exception, at.exception
+    assert at.query_params["errors"] == "1"
+    listed = {e.split("event=")[1] for e in at.dataframe[0].value["event"]}
+    # Every failed API call and Link error in the window, no success.
+    assert listed == _ids(refs, "a_login", "b_login", "b_down", "orphan", "a_login_edge", "l_login", "l_creds")

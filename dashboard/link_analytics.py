@@ -20,15 +20,14 @@ sessions are rows minus the extra rows of the few sessions with several rows
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from dashboard.database import read_frame, read_rows
-from dashboard.rollups import LINK_EVENTS_SQL, LINK_MULTI_SESSION_ROWS_SQL, maybe_refresh, rollup_params
+from dashboard.rollups import LINK_EVENTS_SQL, LINK_MULTI_SESSION_ROWS_SQL
 from dashboard.timewindow import TimeWindow
-from dashboard.trends import BUCKET_EXPR, BUCKET_ORIGIN, BUCKETS_CTE, DEFAULT_ROW_LIMIT, bucket_seconds
+from dashboard.trends import BUCKET_EXPR, BUCKETS_CTE, DEFAULT_ROW_LIMIT, window_params, with_rollups
 from dashboard.triage import classify, link_status_hint
 
 NO_STATUS = "(no status)"
@@ -39,24 +38,6 @@ _EVENTS_CTE = f"""lev AS (
 mlev AS MATERIALIZED (
   SELECT created_at, type, error_type, error_code, status, session FROM ({LINK_MULTI_SESSION_ROWS_SQL}) m
 )"""
-
-
-def _rollup(engine: Engine, p: dict, *, bucketed: bool = False, split: datetime | None = None) -> dict:
-    """Rollup parameters for [:q_start, :q_end) of p (refreshing the rollups at most once a minute)."""
-    maybe_refresh(engine)
-    bucket = timedelta(seconds=p["bucket_s"]) if bucketed else None
-    return {**p, **rollup_params(p["q_start"], p["q_end"], engine, bucket=bucket, split=split)}
-
-
-def _params(window: TimeWindow, row_limit: int) -> dict:
-    return {
-        **window.params(),
-        "q_start": window.start,
-        "q_end": window.end,
-        "bucket_s": bucket_seconds(window),
-        "origin": BUCKET_ORIGIN,
-        "row_limit": int(row_limit),
-    }
 
 
 @dataclass(frozen=True)
@@ -111,8 +92,8 @@ def link_headline(engine: Engine, window: TimeWindow, row_limit: int = 1) -> Lin
              r.rows_prev - c.prev AS prev_sessions, r.ok_prev - c.ok_prev AS prev_successes,
              r.prev_exits_with_error, r.prev_exits_without_error
       FROM r CROSS JOIN c LIMIT :row_limit"""
-    p = {**_params(window, row_limit), "q_start": window.previous().start}
-    row = read_rows(engine, sql, _rollup(engine, p, split=window.start))[0]
+    p = {**window_params(window, row_limit), "q_start": window.previous().start}
+    row = read_rows(engine, sql, with_rollups(engine, p, split=window.start))[0]
     return LinkHeadline(**{k: int(v) for k, v in row.items()})
 
 
@@ -143,7 +124,7 @@ def link_conversion_series(engine: Engine, window: TimeWindow, row_limit: int = 
              COALESCE(per.exits_with_error, 0) AS exits_with_error,
              COALESCE(per.exits_without_error, 0) AS exits_without_error
       FROM buckets bk LEFT JOIN per ON per.b = bk.b ORDER BY bk.b LIMIT :row_limit"""
-    df = read_frame(engine, sql, _rollup(engine, _params(window, row_limit), bucketed=True))
+    df = read_frame(engine, sql, with_rollups(engine, window_params(window, row_limit), bucketed=True))
     cols = ["bucket", "sessions", "successes", "exits_with_error", "exits_without_error", "conversion",
             "bucket_end"]
     if df.empty:
@@ -191,7 +172,7 @@ def _exit_breakdown(engine: Engine, window: TimeWindow, key: str, where: str, ex
              ARRAY(SELECT COALESCE(per.n, 0) FROM buckets bk
                    LEFT JOIN per ON per.b = bk.b AND per.key = top.key ORDER BY bk.b) AS trend
       FROM top ORDER BY exits DESC, key LIMIT :row_limit"""
-    df = read_frame(engine, sql, _rollup(engine, {**_params(window, row_limit), "no_status": NO_STATUS},
+    df = read_frame(engine, sql, with_rollups(engine, {**window_params(window, row_limit), "no_status": NO_STATUS},
                                          bucketed=True))
     if df.empty:
         return df

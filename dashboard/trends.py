@@ -125,7 +125,7 @@ def _events_cte(filters: ApiFilters) -> tuple[str, dict[str, Any]]:
 
     Each row stands for `n` calls (rolled-up hours) with their first_at and
     last_at; sum(n) is what count(*) over the raw table gives. Bind
-    `_rollup(...)` alongside.
+    `with_rollups(...)` alongside.
     """
     joins, cls_expr, params = sql_triage_class("e.error_code", "e.error_type")
     sql = f"""ev AS (
@@ -161,15 +161,16 @@ def _items_cte(filters: ApiFilters) -> str:
     )"""
 
 
-def _rollup(engine: Engine, p: dict[str, Any], *, bucketed: bool = False, split: datetime | None = None,
-            ) -> dict[str, Any]:
+def with_rollups(engine: Engine, p: dict[str, Any], *, bucketed: bool = False, split: datetime | None = None,
+                 ) -> dict[str, Any]:
     """Rollup parameters for the range [:q_start, :q_end) of p (refreshing the rollups at most once a minute)."""
     maybe_refresh(engine)
     bucket = timedelta(seconds=p["bucket_s"]) if bucketed else None
     return {**p, **rollup_params(p["q_start"], p["q_end"], engine, bucket=bucket, split=split)}
 
 
-def _window_params(window: TimeWindow, row_limit: int) -> dict[str, Any]:
+def window_params(window: TimeWindow, row_limit: int) -> dict[str, Any]:
+    """The bound parameters every windowed, bucketed query takes (shared with link_analytics)."""
     return {
         **window.params(),
         "q_start": window.start,
@@ -220,8 +221,8 @@ def api_headline(engine: Engine, window: TimeWindow, filters: ApiFilters, row_li
       )
       SELECT c.calls, c.errors, d.items_affected, c.prev_calls, c.prev_errors, d.prev_items_affected
       FROM c CROSS JOIN d LIMIT :row_limit"""
-    p = {**params, **_window_params(window, row_limit), "q_start": prev.start}
-    row = read_rows(engine, sql, _rollup(engine, p, split=window.start))[0]
+    p = {**params, **window_params(window, row_limit), "q_start": prev.start}
+    row = read_rows(engine, sql, with_rollups(engine, p, split=window.start))[0]
     return Headline(**{k: int(v) for k, v in row.items()})
 
 
@@ -254,8 +255,8 @@ def api_error_rate_series(
       LEFT JOIN totals t ON t.b = bk.b
       LEFT JOIN per ON per.b = bk.b AND per.series IS NOT NULL
       ORDER BY bk.b, per.series LIMIT :row_limit"""
-    p = {**params, **_window_params(window, row_limit), "no_type": NO_TYPE}
-    df = read_frame(engine, sql, _rollup(engine, p, bucketed=True))
+    p = {**params, **window_params(window, row_limit), "no_type": NO_TYPE}
+    df = read_frame(engine, sql, with_rollups(engine, p, bucketed=True))
     if df.empty:
         return pd.DataFrame(columns=["bucket", "calls", "series", "errors", "error_rate", "bucket_end"])
     df["calls"] = df["calls"].astype(int)
@@ -337,7 +338,7 @@ def api_breakdown(
                    LEFT JOIN per ON per.b = bk.b AND per.key = top.key ORDER BY bk.b) AS trend
       FROM top {name_join}
       ORDER BY top.errors DESC, top.calls DESC, top.key LIMIT :row_limit"""
-    df = read_frame(engine, sql, _rollup(engine, {**params, **_window_params(window, row_limit)}, bucketed=True))
+    df = read_frame(engine, sql, with_rollups(engine, {**params, **window_params(window, row_limit)}, bucketed=True))
     tail = ["share", "items_affected", "first_seen", "last_seen", "trend"]
     if dimension == "error_code":
         cols = ["key", "error_type", "errors", *tail]
@@ -409,12 +410,12 @@ def api_spikes(
     """Spike, new and peer flags per error code and per institution (see SPIKE_RULES)."""
     ev, params = _events_cte(filters)
     baseline_start = window.start - timedelta(days=BASELINE_DAYS)
-    p = {**params, **_window_params(window, row_limit), "q_start": baseline_start,
+    p = {**params, **window_params(window, row_limit), "q_start": baseline_start,
          "peer_min_calls": PEER_MIN_CALLS}
     window_hours = window.duration.total_seconds() / 3600
     baseline_hours = baseline_coverage_hours(engine, window)
     rows: list[SpikeRow] = []
-    p = _rollup(engine, p, split=window.start)
+    p = with_rollups(engine, p, split=window.start)
 
     def verdict(window_errors: int, baseline_errors: int) -> SpikeVerdict:
         if baseline_hours < MIN_BASELINE_HOURS:

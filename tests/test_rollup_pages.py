@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from dashboard import institution_health, link_analytics, rollups, trends
+from dashboard import institution_health, rollups, trends
 from dashboard.database import make_engine
 from dashboard.link_analytics import link_report
 from dashboard.rollups import refresh_rollups
@@ -115,9 +115,8 @@ FILTERS = [ApiFilters(), ApiFilters(method="transactionsSync"), ApiFilters(insti
 @pytest.fixture()
 def pair(new_database, monkeypatch):
     """(rolled-up engine, raw-only engine) over two databases with the same rows."""
-    # Refreshes happen only where the test says so.
+    # Refreshes happen only where the test says so (link_analytics refreshes through trends.with_rollups).
     monkeypatch.setattr(trends, "maybe_refresh", lambda engine: False)
-    monkeypatch.setattr(link_analytics, "maybe_refresh", lambda engine: False)
     monkeypatch.setattr(institution_health, "maybe_refresh", lambda engine: False)
     monkeypatch.setattr(rollups, "_known_marks", {})
     rolled, raw = make_engine(new_database()), make_engine(new_database())

@@ -36,6 +36,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from dashboard.config import load_settings
+
 _log = logging.getLogger(__name__)
 
 # Ids this close below the new watermark that are missing are remembered as
@@ -192,7 +194,8 @@ def _refresh_source(conn: Any, src: _Source, max_rows: int | None) -> tuple[int,
 
 
 def refresh_rollups(
-    engine: Engine, *, max_rows: int | None = None, wait: bool = False, rebuild: bool = False
+    engine: Engine, *, max_rows: int | None = None, wait: bool = False, rebuild: bool = False,
+    timeout_ms: int | None = None,
 ) -> RefreshResult:
     """Aggregate the event rows added since the last refresh into the hourly rollups.
 
@@ -215,6 +218,11 @@ def refresh_rollups(
             # One snapshot for the whole refresh: the gap rows aggregated and
             # the gap rows deleted are the same rows.
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            if timeout_ms:
+                # A refresh before a page query must not outwait the page's own
+                # timeout, e.g. behind a migration's lock on the event tables.
+                conn.execute(text("SELECT set_config('statement_timeout', :t, true), "
+                                  "set_config('lock_timeout', :t, true)"), {"t": str(int(timeout_ms))})
             stored = conn.execute(
                 text("SELECT last_id FROM dashboard_rollup_watermarks WHERE source = :v"), {"v": _VERSION_ROW}
             ).scalar()
@@ -296,7 +304,8 @@ def maybe_refresh(engine: Engine, *, interval_s: float = PAGE_REFRESH_INTERVAL_S
             return False
         _last_refresh[key] = now
     try:
-        return refresh_rollups(engine, max_rows=PAGE_REFRESH_BATCH).ran
+        return refresh_rollups(engine, max_rows=PAGE_REFRESH_BATCH,
+                               timeout_ms=load_settings().statement_timeout_ms).ran
     except DBAPIError as exc:
         _log.warning("rollup refresh skipped: %s", type(getattr(exc, "orig", exc)).__name__)
         return False

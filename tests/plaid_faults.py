@@ -13,7 +13,7 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-FAULT_INSTITUTION = "ins_fault_lab"
+FAULT_INSTITUTION = "ins_990002"  # a well-formed id: the admin filter validates institution ids
 # (scenario, plaid_item_id) in batch order: faults between healthy items.
 FAULT_ITEMS: tuple[tuple[str, str], ...] = (
     ("healthy", "fault-lab-item-1-healthy"),

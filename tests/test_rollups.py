@@ -476,3 +476,26 @@ def test_two_splits_keep_the_three_parts_exact(db, minutes):
     assert _via_rollup(db, p) == _raw(db, p)
     with pytest.raises(ValueError):
         rollup_params(start, end, split=[a] * (rollups.MAX_SPLITS + 1))
+
+
+def test_page_refresh_gives_up_behind_a_lock_instead_of_blocking_the_page(db, monkeypatch):
+    """A migration holding a lock on the event table must not hang every page:
+    the pre-query refresh stops at the page's statement timeout and is skipped."""
+    import threading
+
+    from dashboard import rollups as r
+
+    monkeypatch.setenv("DASHBOARD_STATEMENT_TIMEOUT_MS", "300")
+    locker = db.connect()
+    try:
+        locker.exec_driver_sql("LOCK TABLE plaid_api_events_table IN ACCESS EXCLUSIVE MODE")
+        outcome: list[bool] = []
+        worker = threading.Thread(target=lambda: outcome.append(r.maybe_refresh(db, interval_s=0)))
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive(), "the refresh waited for the lock instead of timing out"
+        assert outcome == [False]
+    finally:
+        locker.rollback()
+        locker.close()
+    assert r.maybe_refresh(db, interval_s=0) is True  # once the lock is gone it runs

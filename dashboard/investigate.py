@@ -175,14 +175,7 @@ def _api_arm(scope: Scope, filters: Filters) -> str | None:
         conds.append("i.plaid_institution_id IS NULL")
     elif filters.institution:
         conds.append("i.plaid_institution_id = :institution")
-    if filters.code:
-        conds.append("e.error_code = :code")
-    if filters.method:
-        conds.append("e.plaid_method = :method")
-    if filters.triage:
-        conds.append(f"{_triage_sql('e')[0]} = :triage")
-    if filters.errors_only:
-        conds.append("(e.error_code IS NOT NULL OR e.error_type IS NOT NULL)")
+    conds += _event_filter_conds("e", "e.plaid_method", filters)
     return (
         "SELECT 'api' AS source, e.id, e.created_at, e.plaid_method AS method, e.error_code, e.error_type, "
         "e.request_id, CAST(NULL AS text) AS link_session_id, i.plaid_item_id, "
@@ -190,6 +183,20 @@ def _api_arm(scope: Scope, filters: Filters) -> str | None:
         "FROM plaid_api_events_table e LEFT JOIN items_table i ON i.id = e.item_id "
         "WHERE " + " AND ".join(conds)
     )
+
+
+def _event_filter_conds(alias: str, method_expr: str, filters: Filters) -> list[str]:
+    """The code/method/triage/errors filters, the same for both arms of the timeline."""
+    conds = []
+    if filters.code:
+        conds.append(f"{alias}.error_code = :code")
+    if filters.method:
+        conds.append(f"{method_expr} = :method")
+    if filters.triage:
+        conds.append(f"{_triage_sql(alias)[0]} = :triage")
+    if filters.errors_only:
+        conds.append(f"({alias}.error_code IS NOT NULL OR {alias}.error_type IS NOT NULL)")
+    return conds
 
 
 def _link_arm(scope: Scope, filters: Filters) -> str | None:
@@ -203,14 +210,7 @@ def _link_arm(scope: Scope, filters: Filters) -> str | None:
         conds.append("l.user_id = :user_id")
     elif scope.item_id is not None:
         return None  # an item whose user is unknown has no Link events we can attribute
-    if filters.code:
-        conds.append("l.error_code = :code")
-    if filters.method:
-        conds.append("'Link ' || l.type = :method")
-    if filters.triage:
-        conds.append(f"{_triage_sql('l')[0]} = :triage")
-    if filters.errors_only:
-        conds.append("(l.error_code IS NOT NULL OR l.error_type IS NOT NULL)")
+    conds += _event_filter_conds("l", "'Link ' || l.type", filters)
     return (
         # Named like the API arm's columns: with ?source=link this arm is the only one.
         "SELECT 'link' AS source, l.id, l.created_at, 'Link ' || l.type AS method, l.error_code, l.error_type, "
